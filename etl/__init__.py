@@ -1,0 +1,5 @@
+"""ld-insights-etl: LaunchDarkly engineering data into a DuckDB warehouse."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
