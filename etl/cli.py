@@ -1,0 +1,209 @@
+"""The `etl` command: parse flags, build `Settings`, call one function, print a result.
+
+Every `EtlError` becomes one line on stderr and an exit code (sqlite-utils' CLI edge):
+0 success · 1 run failed · 2 bad configuration or usage · 3 partial (some streams failed,
+the rest was loaded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from etl.config import Settings, Stream, load_settings
+from etl.errors import ConfigError, EtlError
+from etl.logs import configure_logging
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 1, 2, 3
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line to stderr and exit."""
+    click.echo(f"etl: error: {message}", err=True)
+    sys.exit(code)
+
+
+def errors_to_exit_codes(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn package errors into one line and an exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_CONFIG)
+        except EtlError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _streams(values: tuple[str, ...]) -> list[str] | None:
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    valid = {stream.value for stream in Stream}
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"--stream: unknown stream {name!r} (one of: {', '.join(valid)})")
+    return names or None
+
+
+def build_settings(
+    config: Path | None,
+    *,
+    db: Path | None = None,
+    base_url: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    streams: tuple[str, ...] = (),
+    projects: tuple[str, ...] = (),
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Settings from the config file (default `./config.toml` when present) and the flags."""
+    if config is None and DEFAULT_CONFIG.is_file():
+        config = DEFAULT_CONFIG
+    overrides: dict[str, Any] = {
+        "warehouse.path": str(db) if db else None,
+        "api.base_url": base_url,
+        "sync.streams": _streams(streams),
+        "scope.projects": list(projects) or None,
+    }
+    return load_settings(
+        config, overrides, os.environ if environ is None else environ, since=since, until=until
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ld-insights-etl")
+def cli() -> None:
+    """Pull LaunchDarkly engineering data into a DuckDB warehouse.
+
+    The API token is read from the environment (LD_API_TOKEN unless config.toml names
+    another variable); it is never accepted as a flag.
+    """
+
+
+config_option = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: ./config.toml if present).",
+)
+db_option = click.option(
+    "--db", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB warehouse file."
+)
+
+
+@cli.command()
+@config_option
+@db_option
+@click.option("--base-url", help="API base URL (e.g. the sandbox's http://127.0.0.1:8765).")
+@click.option("--since", help="Backfill start, ISO date or datetime (UTC); forces a re-read.")
+@click.option("--until", help="End of the range, ISO date or datetime (UTC); default now.")
+@click.option(
+    "--stream",
+    "streams",
+    multiple=True,
+    metavar="NAME",
+    help=f"Only these streams (repeat or comma-separate): {', '.join(s.value for s in Stream)}.",
+)
+@click.option("--project", "projects", multiple=True, metavar="KEY", help="Only these projects.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary table.")
+@errors_to_exit_codes
+def sync(
+    config: Path | None,
+    db: Path | None,
+    base_url: str | None,
+    since: str | None,
+    until: str | None,
+    streams: tuple[str, ...],
+    projects: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Run one sync: every selected stream from the API into the warehouse.
+
+    Exit codes: 0 success, 1 failed, 2 bad configuration, 3 partial (some streams failed,
+    the rest was loaded; see `etl status`).
+    """
+    from etl.report import print_report
+    from etl.sync import sync as run_sync
+
+    settings = build_settings(
+        config, db=db, base_url=base_url, since=since, until=until, streams=streams,
+        projects=projects,
+    )  # fmt: skip
+    configure_logging(settings.log.level, settings.token)
+    report = asyncio.run(run_sync(settings))
+    if not quiet:
+        print_report(report)
+    if report.exit_code:
+        fail(f"run {report.run_id} {report.status}: {report.error}", report.exit_code)
+
+
+@cli.command()
+@db_option
+@click.option("--limit", default=10, show_default=True, help="How many runs to show.")
+@errors_to_exit_codes
+def status(db: Path | None, limit: int) -> None:
+    """Show the latest runs from the run ledger (etl_runs)."""
+    from etl.report import print_runs
+
+    print_runs(db or build_settings(None, environ={"LD_API_TOKEN": "-"}).warehouse.path, limit)
+
+
+@cli.command()
+@db_option
+@click.argument("query")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+    show_default=True,
+)  # fmt: skip
+@errors_to_exit_codes
+def sql(db: Path | None, query: str, fmt: str) -> None:
+    """Run a read-only SQL query against the warehouse and print the result."""
+    from etl.report import run_query
+
+    run_query(db or build_settings(None, environ={"LD_API_TOKEN": "-"}).warehouse.path, query, fmt)
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--scale", type=click.Choice(["tiny", "small", "medium", "large"]), default="small",
+    show_default=True,
+)  # fmt: skip
+@click.option("--seed", default=42, show_default=True)
+@errors_to_exit_codes
+def demo(db: Path | None, scale: str, seed: int) -> None:
+    """Start the built-in sandbox API, sync it into a warehouse and show what landed."""
+    from etl.demo import run_demo
+
+    code = asyncio.run(run_demo(db or Path("warehouse.duckdb"), scale, seed))
+    if code:
+        sys.exit(code)
+
+
+def _add_sandbox() -> None:
+    from etl.sandbox.cli import sandbox_command
+
+    cli.add_command(sandbox_command, "sandbox")
+
+
+_add_sandbox()
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="etl")

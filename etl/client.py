@@ -1,0 +1,240 @@
+"""The HTTP boundary: one aiohttp session, retries, status policy and error mapping.
+
+Every aiohttp exception and every non-2xx status is turned into an `etl.errors` class here
+and nowhere else (httpx's "one mapping boundary"), so the rest of the package never imports
+aiohttp. The token travels only in the `Authorization` header; messages name the method,
+the path and query, the status and an excerpt of the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from etl.errors import (
+    ApiError,
+    AuthError,
+    DataError,
+    FatalApiError,
+    RetryableApiError,
+)
+from etl.paginate import Page, PageRequest
+from etl.ratelimit import RateLimiter, retry_after_seconds
+from etl.secret import Secret
+
+log = logging.getLogger(__name__)
+
+# LaunchDarkly's beta resources need this header; the rest get the current dated version.
+BETA_VERSION = "beta"
+STABLE_VERSION = "20240415"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try before giving up on one request.
+
+    Attributes:
+        max_attempts: attempts for 5xx, dropped connections, timeouts and bad bodies.
+        max_rate_limited: 429 answers tolerated for one request (each waits Retry-After).
+        backoff_base_s: first backoff; doubles each attempt, with full jitter.
+        backoff_cap_s: the longest single backoff.
+    """
+
+    max_attempts: int = 6
+    max_rate_limited: int = 20
+    backoff_base_s: float = 0.25
+    backoff_cap_s: float = 20.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full-jitter exponential backoff for the given 1-based attempt."""
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(slots=True)
+class RequestStats:
+    """Counts for the run ledger: what the API was asked and how it answered."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    bytes_received: int = 0
+
+
+def _excerpt(body: bytes, limit: int = 300) -> str:
+    text = body[:limit].decode("utf-8", errors="replace")
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return text
+    if isinstance(decoded, dict) and "message" in decoded:
+        code = decoded.get("code", "")
+        return f"{code}: {decoded['message']}" if code else str(decoded["message"])
+    return text
+
+
+def _classify(status: int, body: bytes, where: str, headers: Mapping[str, str]) -> ApiError:
+    """The one status policy: which answers are retried and which stop a stream or the run."""
+    detail = _excerpt(body)
+    message = f"{where} → HTTP {status}: {detail}"
+    if status == 429:
+        retry_after = retry_after_seconds(headers, time.time())
+        return RetryableApiError(message, status=status, url=where, retry_after_s=retry_after)
+    if status >= 500 or status in (408, 409):
+        return RetryableApiError(message, status=status, url=where)
+    if status == 401:
+        return AuthError(
+            f"{message} (the token in the configured environment variable was rejected)",
+            status=status,
+            url=where,
+        )
+    if status == 403:
+        return FatalApiError(
+            f"{message} (the token lacks access, or the beta header was refused)",
+            status=status,
+            url=where,
+        )
+    return FatalApiError(message, status=status, url=where)
+
+
+class ApiClient:
+    """Fetches pages from the LaunchDarkly REST API with retries and shared rate limiting.
+
+    Usage::
+
+        async with ApiClient(base_url, token, limiter) as api:
+            page = await api.get_page(PageRequest("/api/v2/projects", {"limit": "20"}),
+                                      route="/api/v2/projects", beta=False)
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: Secret,
+        limiter: RateLimiter,
+        *,
+        timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 16,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._limiter = limiter
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(10.0, timeout_s))
+        self._retry = retry or RetryPolicy()
+        self._max_connections = max_connections
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self.stats = RequestStats()
+
+    async def __aenter__(self) -> ApiClient:
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout,
+            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            headers={
+                "Authorization": self._token.reveal(),
+                "Accept": "application/json",
+                "User-Agent": "ld-insights-etl",
+            },
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get_page(self, request: PageRequest, *, route: str, beta: bool) -> Page:
+        """Fetch one page, retrying transient failures; raise an `ApiError` otherwise.
+
+        Args:
+            request: path and query to fetch.
+            route: the URL pattern the server rate-limits by (e.g. with `{projectKey}`).
+            beta: send `LD-API-Version: beta` (insights, pipelines, policies).
+        """
+        attempts = 0
+        rate_limited = 0
+        while True:
+            try:
+                body = await self._get_json(request, route=route, beta=beta)
+            except RetryableApiError as err:
+                if err.status == 429:
+                    rate_limited += 1
+                    self.stats.rate_limited += 1
+                    if rate_limited > self._retry.max_rate_limited:
+                        raise ApiError(
+                            f"{err} (still rate limited after {rate_limited} waits)",
+                            status=429,
+                            url=err.url,
+                        ) from None
+                    pause = err.retry_after_s
+                    if pause is None:
+                        pause = self._retry.backoff(rate_limited, self._rng)
+                    self._limiter.pause(pause)
+                else:
+                    attempts += 1
+                    if attempts >= self._retry.max_attempts:
+                        raise ApiError(
+                            f"{err} (gave up after {attempts} attempts)",
+                            status=err.status,
+                            url=err.url,
+                        ) from None
+                    delay = self._retry.backoff(attempts, self._rng)
+                    log.debug("retrying %s in %.2fs: %s", request.describe(), delay, err)
+                    await asyncio.sleep(delay)
+                self.stats.retries += 1
+                continue
+            items = body.get("items")
+            if not isinstance(items, list):
+                raise DataError(f"GET {request.describe()}: response has no 'items' list")
+            return Page(request=request, items=items, body=body)
+
+    async def _get_json(self, request: PageRequest, *, route: str, beta: bool) -> dict[str, Any]:
+        """One attempt: send, read the whole body, decode; map every failure to an ApiError."""
+        assert self._session is not None, "ApiClient used outside 'async with'"
+        where = f"GET {request.describe()}"
+        headers = {"LD-API-Version": BETA_VERSION if beta else STABLE_VERSION}
+        async with self._limiter.slot(route):
+            self.stats.requests += 1
+            try:
+                async with self._session.get(
+                    self._base_url + request.path, params=dict(request.params), headers=headers
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    response_headers = response.headers
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                raise RetryableApiError(
+                    f"{where}: {type(exc).__name__}: {exc}", url=where
+                ) from None
+            except TimeoutError:
+                raise RetryableApiError(f"{where}: timed out", url=where) from None
+        self._limiter.observe(route, response_headers)
+        self.stats.bytes_received += len(raw)
+        if status != 200:
+            raise _classify(status, raw, where, response_headers)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise RetryableApiError(
+                f"{where}: invalid JSON body ({exc}; {len(raw)} bytes)", status=status, url=where
+            ) from None
+        if not isinstance(body, dict):
+            raise RetryableApiError(f"{where}: body is not a JSON object", url=where)
+        return body

@@ -1,0 +1,191 @@
+"""Settings: `config.toml`, then command-line overrides, then the token from the environment.
+
+Every section and key is validated (unknown keys are errors, so a typo never silently falls
+back to a default) and any problem becomes one `ConfigError` naming the key. The token is
+read from the environment variable the config names (default `LD_API_TOKEN`), held as a
+`Secret`, and never accepted from a flag or the file.
+
+Usage::
+
+    settings = load_settings(Path("config.toml"), {"warehouse.path": "w.duckdb"}, os.environ)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from etl.errors import ConfigError
+from etl.secret import Secret
+
+
+class Stream(StrEnum):
+    """The streams a run can sync (`--stream NAME`)."""
+
+    PROJECTS = "projects"
+    ENVIRONMENTS = "environments"
+    DEPLOYMENTS = "deployments"
+    RELEASE_PIPELINES = "release_pipelines"
+    RELEASE_PROGRESSIONS = "release_progressions"
+    RELEASE_POLICIES = "release_policies"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSettings(_Section):
+    """`[api]`: where the API is and how patiently to talk to it."""
+
+    base_url: str = "https://app.launchdarkly.com"
+    token_env: str = "LD_API_TOKEN"
+    timeout_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(6, ge=1, le=50)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+            raise ValueError("must not contain credentials; the token comes from the environment")
+        return value.rstrip("/")
+
+
+class ScopeSettings(_Section):
+    """`[scope]`: which projects, environments and applications to sync."""
+
+    projects: list[str] = Field(default_factory=list)
+    environments: dict[str, list[str]] = Field(default_factory=dict)
+    application_keys: list[str] = Field(default_factory=list)
+
+
+class SyncSettings(_Section):
+    """`[sync]`: what to sync and how far back."""
+
+    streams: list[Stream] = Field(default_factory=lambda: list(Stream))
+    backfill_days: int = Field(180, ge=1)
+    lookback_hours: float = Field(72.0, ge=0)
+    window_days: float = Field(14.0, gt=0)
+    page_size: int = Field(100, ge=1, le=100)
+    batch_records: int = Field(5000, ge=1)
+
+
+class LimitsSettings(_Section):
+    """`[limits]`: our own caps, below whatever the server allows."""
+
+    requests_per_second: float | None = Field(20.0, gt=0)
+    max_in_flight: int = Field(8, ge=1, le=256)
+
+
+class WarehouseSettings(_Section):
+    """`[warehouse]`: the DuckDB file."""
+
+    path: Path = Path("warehouse.duckdb")
+
+
+class LogSettings(_Section):
+    """`[log]`: verbosity."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class FileSettings(_Section):
+    """Everything `config.toml` may hold."""
+
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    scope: ScopeSettings = Field(default_factory=ScopeSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+
+class Settings(FileSettings):
+    """The resolved settings of one run: file + overrides + token + time range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    token: Secret
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def backfill_start(self, now: datetime) -> datetime:
+        """Where a partition with no state starts: `--since`, else now − backfill_days."""
+        return self.since or now - timedelta(days=self.sync.backfill_days)
+
+
+def parse_when(text: str, flag: str) -> datetime:
+    """An ISO date or datetime as an aware UTC datetime (naive input is taken as UTC)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{flag}: {text!r} is not an ISO date or datetime (e.g. 2026-01-31 or "
+            "2026-01-31T12:00:00Z)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    section, _, key = dotted.partition(".")
+    data.setdefault(section, {})
+    if not isinstance(data[section], dict):
+        raise ConfigError(f"config: [{section}] must be a table")
+    data[section][key] = value
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    problem = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{source}: {key}: {problem}{more}"
+
+
+def load_settings(
+    path: Path | None,
+    overrides: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    since: str | None = None,
+    until: str | None = None,
+) -> Settings:
+    """Read `path` (optional), apply `section.key` overrides, and take the token from `environ`.
+
+    Raises:
+        ConfigError: naming the file, key and problem; or the missing environment variable.
+    """
+    source = str(path) if path else "defaults"
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for dotted, value in overrides.items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        file_settings = FileSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    token_env = file_settings.api.token_env
+    token = environ.get(token_env, "").strip()
+    if not token:
+        raise ConfigError(f"environment variable {token_env} is not set (it holds the API token)")
+    since_at = parse_when(since, "--since") if since else None
+    until_at = parse_when(until, "--until") if until else None
+    if since_at and until_at and since_at >= until_at:
+        raise ConfigError("--since must be earlier than --until")
+    return Settings(
+        **file_settings.model_dump(), token=Secret(token), since=since_at, until=until_at
+    )

@@ -1,0 +1,1 @@
+"""Extraction: run page chains concurrently and hand `Fetched` units to the loader."""

@@ -1,0 +1,255 @@
+"""Which chains a run reads, and in what dependency order.
+
+```
+projects ──► environments (per project) ──► deployments (per project × environment × window)
+         ├─► release pipelines (per project) ──► release progressions (per pipeline)
+         └─► release policies (per project)
+```
+Everything at one level runs concurrently; the rate limiter and the in-flight cap keep the
+total polite. Discovery (projects, environments) always runs, because every other stream
+needs its keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from etl.client import ApiClient
+from etl.config import Settings, Stream
+from etl.errors import AuthError, EtlError, FatalApiError
+from etl.extract.chains import read_offset_listing, run_cursor_chain
+from etl.paginate import CursorPaginator, OffsetPaginator, Page, PageRequest
+from etl.records import Fetched, ScopeComplete, WindowDone
+from etl.state import Window
+
+PROJECTS = "/api/v2/projects"
+ENVIRONMENTS = "/api/v2/projects/{projectKey}/environments"
+DEPLOYMENTS = "/api/v2/engineering-insights/deployments"
+PIPELINES = "/api/v2/projects/{projectKey}/release-pipelines"
+PROGRESSIONS = "/api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases"
+POLICIES = "/api/v2/projects/{projectKey}/release-policies"
+
+# Offset listings: LaunchDarkly documents 20 as the default page size for these.
+DISCOVERY_LIMIT = 20
+EXPAND = "pullRequests,flagReferences"
+
+Emit = Callable[[Fetched], Awaitable[None]]
+Planner = Callable[[str, Sequence[str]], Awaitable[list[Window]]]
+Failure = Callable[[Stream, str, EtlError], None]
+
+
+def _ms(moment: datetime) -> str:
+    return str(int(moment.timestamp() * 1000))
+
+
+class StreamReader:
+    """Reads every selected stream of one run and emits `Fetched` units."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        settings: Settings,
+        *,
+        emit: Emit,
+        plan: Planner,
+        fail: Failure,
+    ) -> None:
+        self._api = api
+        self._settings = settings
+        self._streams = set(settings.sync.streams)
+        self._emit = emit
+        self._plan = plan
+        self._fail = fail
+
+    async def _guarded(self, stream: Stream, where: str, work: Awaitable[None]) -> None:
+        """Run one partition; a failure is recorded for its stream, the rest goes on.
+
+        An `AuthError` (401) is re-raised: with a rejected token nothing else can succeed.
+        """
+        try:
+            await work
+        except AuthError:
+            raise
+        except EtlError as exc:
+            self._fail(stream, where, exc)
+
+    async def read_all(self) -> None:
+        """Discovery, then every selected stream of every selected project, concurrently."""
+        projects = await self._projects()
+        async with asyncio.TaskGroup() as group:
+            for project_key in projects:
+                group.create_task(
+                    self._guarded(
+                        Stream.ENVIRONMENTS, f"project {project_key}", self._project(project_key)
+                    )
+                )
+
+    async def _projects(self) -> list[str]:
+        items, _ = await read_offset_listing(
+            self._api,
+            OffsetPaginator(PROJECTS, {}, DISCOVERY_LIMIT),
+            route=PROJECTS,
+            beta=False,
+            key_fields=("key",),
+        )
+        await self._emit(
+            Fetched(Stream.PROJECTS, {}, items, marks=(ScopeComplete(Stream.PROJECTS, {}),))
+        )
+        keys = [str(item.get("key")) for item in items]
+        wanted = self._settings.scope.projects
+        if not wanted:
+            return keys
+        for missing in sorted(set(wanted) - set(keys)):
+            self._fail(Stream.PROJECTS, f"project {missing}", FatalApiError("not found"))
+        return [key for key in keys if key in wanted]
+
+    async def _project(self, project_key: str) -> None:
+        """One project's environments, then its deployments, pipelines and policies."""
+        path = ENVIRONMENTS.format(projectKey=project_key)
+        items, _ = await read_offset_listing(
+            self._api,
+            OffsetPaginator(path, {}, DISCOVERY_LIMIT),
+            route=ENVIRONMENTS,
+            beta=False,
+            key_fields=("key",),
+        )
+        scope = {"project_key": project_key}
+        await self._emit(
+            Fetched(
+                Stream.ENVIRONMENTS,
+                scope,
+                items,
+                marks=(ScopeComplete(Stream.ENVIRONMENTS, scope),),
+            )
+        )
+        environments = [str(item.get("key")) for item in items]
+        wanted = self._settings.scope.environments.get(project_key)
+        if wanted:
+            for missing in sorted(set(wanted) - set(environments)):
+                self._fail(
+                    Stream.DEPLOYMENTS,
+                    f"project {project_key} environment {missing}",
+                    FatalApiError("environment not found"),
+                )
+            environments = [key for key in environments if key in wanted]
+        async with asyncio.TaskGroup() as group:
+            if Stream.DEPLOYMENTS in self._streams and environments:
+                for window in await self._plan(project_key, environments):
+                    where = (
+                        f"deployments {project_key}/{window.environment_key} "
+                        f"[{window.from_at:%Y-%m-%d %H:%M}, {window.to_at:%Y-%m-%d %H:%M})"
+                    )
+                    group.create_task(
+                        self._guarded(Stream.DEPLOYMENTS, where, self._deployments(window))
+                    )
+            if self._streams & {Stream.RELEASE_PIPELINES, Stream.RELEASE_PROGRESSIONS}:
+                group.create_task(
+                    self._guarded(
+                        Stream.RELEASE_PIPELINES,
+                        f"release pipelines of {project_key}",
+                        self._pipelines(project_key),
+                    )
+                )
+            if Stream.RELEASE_POLICIES in self._streams:
+                group.create_task(
+                    self._guarded(
+                        Stream.RELEASE_POLICIES,
+                        f"release policies of {project_key}",
+                        self._policies(project_key),
+                    )
+                )
+
+    async def _deployments(self, window: Window) -> None:
+        """One cursor chain: one (project, environment) within one time window."""
+        params = {
+            "projectKey": window.project_key,
+            "environmentKey": window.environment_key,
+            "from": _ms(window.from_at),
+            # The API's window is inclusive at both ends; ours are half-open [from, to).
+            "to": str(int(_ms(window.to_at)) - 1),
+            "limit": str(self._settings.sync.page_size),
+            "expand": EXPAND,
+        }
+        if self._settings.scope.application_keys:
+            params["applicationKey"] = ",".join(self._settings.scope.application_keys)
+        context = {"project_key": window.project_key, "environment_key": window.environment_key}
+        done = WindowDone(window.project_key, window.environment_key, window.from_at, window.to_at)
+
+        async def on_page(page: Page, last: bool) -> None:
+            await self._emit(
+                Fetched(Stream.DEPLOYMENTS, context, page.items, marks=(done,) if last else ())
+            )
+
+        await run_cursor_chain(
+            self._api,
+            CursorPaginator(DEPLOYMENTS, params),
+            route=DEPLOYMENTS,
+            beta=True,
+            on_page=on_page,
+        )
+
+    async def _pipelines(self, project_key: str) -> None:
+        path = PIPELINES.format(projectKey=project_key)
+        items, _ = await read_offset_listing(
+            self._api,
+            OffsetPaginator(path, {}, self._settings.sync.page_size),
+            route=PIPELINES,
+            beta=True,
+            key_fields=("key",),
+        )
+        scope = {"project_key": project_key}
+        await self._emit(
+            Fetched(
+                Stream.RELEASE_PIPELINES,
+                scope,
+                items,
+                marks=(ScopeComplete(Stream.RELEASE_PIPELINES, scope),),
+            )
+        )
+        if Stream.RELEASE_PROGRESSIONS not in self._streams:
+            return
+        async with asyncio.TaskGroup() as group:
+            for pipeline_key in (str(item.get("key")) for item in items):
+                group.create_task(
+                    self._guarded(
+                        Stream.RELEASE_PROGRESSIONS,
+                        f"releases of pipeline {project_key}/{pipeline_key}",
+                        self._progressions(project_key, pipeline_key),
+                    )
+                )
+
+    async def _progressions(self, project_key: str, pipeline_key: str) -> None:
+        path = PROGRESSIONS.format(projectKey=project_key, pipelineKey=pipeline_key)
+        items, first = await read_offset_listing(
+            self._api,
+            OffsetPaginator(path, {}, self._settings.sync.page_size),
+            route=PROGRESSIONS,
+            beta=True,
+            key_fields=("flagKey", "_createdAt"),
+        )
+        scope = {"project_key": project_key, "pipeline_key": pipeline_key}
+        await self._emit(
+            Fetched(
+                Stream.RELEASE_PROGRESSIONS,
+                scope,
+                items,
+                body=first.body,
+                marks=(ScopeComplete(Stream.RELEASE_PROGRESSIONS, scope),),
+            )
+        )
+
+    async def _policies(self, project_key: str) -> None:
+        page = await self._api.get_page(
+            PageRequest(POLICIES.format(projectKey=project_key), {}), route=POLICIES, beta=True
+        )
+        scope = {"project_key": project_key}
+        await self._emit(
+            Fetched(
+                Stream.RELEASE_POLICIES,
+                scope,
+                page.items,
+                marks=(ScopeComplete(Stream.RELEASE_POLICIES, scope),),
+            )
+        )

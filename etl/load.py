@@ -1,0 +1,200 @@
+"""DuckDB: migrations, views, and the transactional merge of one batch.
+
+`merge_batch` is the only writer of data. In one transaction it upserts every frame from
+Arrow (`INSERT OR REPLACE … BY NAME`, never row by row), replaces the child rows of the
+parents it touched, and applies the batch's marks: deployment windows become done, and
+completed listings soft-delete the rows of their scope that this run did not see. Either
+all of that is committed or none of it, so a crash never leaves state ahead of data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from etl.config import Stream
+from etl.errors import WarehouseError
+from etl.normalize.schemas import KEYS
+from etl.records import Mark, ScopeComplete, WindowDone
+from etl.resources import sql_dir
+
+log = logging.getLogger(__name__)
+
+# Child tables are replaced wholesale for the parents present in a batch (a deployment whose
+# PR list shrank must lose the stale links): child table → (parent-key columns, source table).
+CHILD_OF: dict[str, tuple[tuple[str, ...], str]] = {
+    "deployment_pull_requests": (("deployment_id",), "deployments"),
+    "deployment_flag_references": (("deployment_id",), "deployments"),
+    "pull_request_flag_references": (("pull_request_id",), "pull_request_flag_references"),
+    "release_pipeline_phases": (("project_key", "pipeline_key"), "release_pipelines"),
+}
+
+# Which table a completed listing sweeps, and which tables hang off its deleted rows.
+SWEPT_TABLE: dict[Stream, str] = {
+    Stream.PROJECTS: "projects",
+    Stream.ENVIRONMENTS: "environments",
+    Stream.RELEASE_PIPELINES: "release_pipelines",
+    Stream.RELEASE_PROGRESSIONS: "release_progressions",
+    Stream.RELEASE_POLICIES: "release_policies",
+}
+CASCADES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # parent table → (child table, join columns): children of a deleted parent are deleted too.
+    "projects": ("environments", ("project_key",)),
+    "release_pipelines": ("release_progressions", ("project_key", "pipeline_key")),
+}
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _ident(name: str) -> str:
+    """Guard for identifiers spliced into SQL: they come only from our fixed schema."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"unexpected identifier {name!r}")
+    return name
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError."""
+    try:
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseError(
+                f"{path}: the warehouse is in use by another process (one writer at a time)"
+            ) from None
+        raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+
+
+def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> list[str]:
+    """Apply pending migrations, each in one transaction with its bookkeeping row; then views.
+
+    Returns:
+        The names of the migrations applied now.
+    """
+    root = directory or sql_dir()
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
+    applied: list[str] = []
+    for path in sorted((root / "migrations").glob("*.sql")):
+        if path.stem in done:
+            continue
+        try:
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute(path.read_text(encoding="utf-8"))
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [path.stem])
+            conn.execute("COMMIT")
+        except duckdb.Error as exc:
+            conn.execute("ROLLBACK")
+            raise WarehouseError(f"migration {path.name} failed: {exc}") from None
+        applied.append(path.stem)
+        log.info("applied migration %s", path.stem)
+    for path in sorted((root / "views").glob("*.sql")):
+        try:
+            conn.execute(path.read_text(encoding="utf-8"))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"view {path.name} failed: {exc}") from None
+    return applied
+
+
+def _where_equal(columns: Iterable[str]) -> str:
+    return " AND ".join(f"{_ident(c)} = ?" for c in columns)
+
+
+def _replace_children(conn: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame]) -> None:
+    for child, (key_columns, source) in CHILD_OF.items():
+        if child not in frames or source not in frames:
+            continue
+        keys = frames[source].select(key_columns).unique()
+        if keys.is_empty():
+            continue
+        conn.register("_parents", keys.to_arrow())
+        try:
+            match = " AND ".join(f"c.{_ident(k)} = p.{k}" for k in key_columns)
+            conn.execute(
+                f"DELETE FROM {_ident(child)} c "
+                f"WHERE EXISTS (SELECT 1 FROM _parents p WHERE {match})"
+            )
+        finally:
+            conn.unregister("_parents")
+
+
+def _upsert(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.is_empty():
+        return
+    conn.register("_stage", frame.to_arrow())
+    try:
+        conn.execute(f"INSERT OR REPLACE INTO {_ident(table)} BY NAME SELECT * FROM _stage")
+    finally:
+        conn.unregister("_stage")
+
+
+def _sweep(
+    conn: duckdb.DuckDBPyConnection, mark: ScopeComplete, run_id: str, now: datetime
+) -> None:
+    """Soft-delete the rows of a fully listed scope that this run did not see (and cascade)."""
+    table = SWEPT_TABLE[mark.stream]
+    scope = dict(mark.scope)
+    condition = _where_equal(scope) if scope else "TRUE"
+    conn.execute(
+        f"UPDATE {_ident(table)} SET _deleted_at = ? "
+        f"WHERE {condition} AND _run_id <> ? AND _deleted_at IS NULL",
+        [now, *scope.values(), run_id],
+    )
+    # A row seen again after deletion comes back: its upsert wrote _deleted_at = NULL.
+    if table in CASCADES:
+        child, columns = CASCADES[table]
+        match = " AND ".join(f"c.{_ident(col)} = p.{col}" for col in columns)
+        conn.execute(
+            f"UPDATE {_ident(child)} c SET _deleted_at = ? WHERE c._deleted_at IS NULL AND EXISTS "
+            f"(SELECT 1 FROM {table} p WHERE {match} AND p._deleted_at IS NOT NULL)",
+            [now],
+        )
+
+
+def _apply_mark(conn: duckdb.DuckDBPyConnection, mark: Mark, run_id: str, now: datetime) -> None:
+    if isinstance(mark, WindowDone):
+        conn.execute(
+            "UPDATE sync_windows SET done_run_id = ? WHERE project_key = ? "
+            "AND environment_key = ? AND from_at = ? AND to_at = ?",
+            [run_id, mark.project_key, mark.environment_key, mark.from_at, mark.to_at],
+        )
+    else:
+        _sweep(conn, mark, run_id, now)
+
+
+def merge_batch(
+    conn: duckdb.DuckDBPyConnection,
+    frames: Mapping[str, pl.DataFrame],
+    marks: Sequence[Mark],
+    *,
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Upsert `frames` and apply `marks` in one transaction (all or nothing)."""
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        _replace_children(conn, frames)
+        for table, frame in frames.items():
+            if table not in KEYS:
+                raise ValueError(f"no such table {table!r}")
+            _upsert(conn, table, frame)
+        for mark in marks:
+            _apply_mark(conn, mark, run_id, now)
+        conn.execute("COMMIT")
+    except duckdb.Error as exc:
+        conn.execute("ROLLBACK")
+        raise WarehouseError(f"loading a batch failed (nothing of it was kept): {exc}") from None
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

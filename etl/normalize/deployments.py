@@ -1,0 +1,161 @@
+"""Deployments (with `expand=pullRequests,flagReferences`) → six tables.
+
+Example record (trimmed)::
+
+    {"id": "7c9e…", "applicationKey": "billing-service", "startedAt": 1717785000000,
+     "status": "finished", "leadTime": 183642000,
+     "leadTimeStages": {"codingDurationMs": 86400000, …},
+     "pullRequests": {"totalCount": 2, "items": [{"id": "3f1c…", "externalId": "1423", …}]},
+     "flagReferences": {"totalCount": 1, "items": [{"projectKey": "default",
+                                                    "flagKey": "new-checkout-flow", …}]}}
+
+The same pull request appears under several deployments (staging, then production): it is
+written once to `pull_requests` and linked through `deployment_pull_requests`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from etl.normalize import schemas
+from etl.normalize.frame import (
+    Batch,
+    decode,
+    dump,
+    metadata_columns,
+    raw_frame,
+    require,
+    utc_ms,
+)
+from etl.records import Fetched
+
+STREAM = "deployments"
+
+
+def _flag_references(frame: pl.DataFrame, owner: str) -> pl.DataFrame:
+    """Explode `flagReferences.items` (FlagReferenceRep) into rows keyed by `owner`."""
+    return (
+        frame.select(
+            pl.col(owner), pl.col("flagReferences").struct.field("items").alias("_ref"), "_run_id"
+        )
+        .explode("_ref", empty_as_null=False, keep_nulls=False)
+        .unnest("_ref")
+        .rename(
+            {
+                "projectKey": "project_key",
+                "flagKey": "flag_key",
+                "referencesAdded": "references_added",
+                "referencesRemoved": "references_removed",
+            }
+        )
+    )
+
+
+def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
+    """Flatten deployments, their pull requests, links and flag references."""
+    items = [item for unit in units for item in unit.items]
+    batch.unknown.note(STREAM, items, schemas.DEPLOYMENT_KNOWN)
+    pr_items = [pr for item in items for pr in (item.get("pullRequests") or {}).get("items", ())]
+    batch.unknown.note("deployments.pullRequests", pr_items, schemas.PULL_REQUEST_KNOWN)
+
+    raw = raw_frame(units, ["project_key"])
+    frame = decode(raw, schemas.DEPLOYMENT, STREAM, "id")
+    require(frame, STREAM, "id", schemas.DEPLOYMENT_REQUIRED)
+    frame = frame.with_columns(metadata_columns(batch))
+    stages = pl.col("leadTimeStages").struct
+    deployments = frame.select(
+        pl.col("id").alias("deployment_id"),
+        "project_key",
+        pl.col("environmentKey").alias("environment_key"),
+        pl.col("applicationKey").alias("application_key"),
+        pl.col("applicationVersion").alias("application_version"),
+        utc_ms("startedAt").alias("started_at"),
+        utc_ms("endedAt").alias("ended_at"),
+        pl.col("durationMs").alias("duration_ms"),
+        "status",
+        "kind",
+        "active",
+        "archived",
+        pl.col("_raw").str.json_path_match("$.metadata").alias("metadata"),
+        pl.col("numberOfContributors").alias("number_of_contributors"),
+        pl.col("numberOfPullRequests").alias("number_of_pull_requests"),
+        pl.col("linesAdded").alias("lines_added"),
+        pl.col("linesDeleted").alias("lines_deleted"),
+        pl.col("leadTime").alias("lead_time_ms"),
+        stages.field("codingDurationMs").alias("coding_duration_ms"),
+        stages.field("reviewDurationMs").alias("review_duration_ms"),
+        stages.field("waitDurationMs").alias("wait_duration_ms"),
+        stages.field("deployDurationMs").alias("deploy_duration_ms"),
+        stages.field("totalLeadTimeMs").alias("total_lead_time_ms"),
+        "_raw",
+        "_run_id",
+        "_loaded_at",
+    ).unique("deployment_id", keep="last", maintain_order=True)
+
+    # Pull requests: one row per (deployment, PR), in the same order as `pr_items`.
+    frame_prs = (
+        frame.select(
+            pl.col("id").alias("deployment_id"),
+            pl.col("pullRequests").struct.field("items").alias("_pr"),
+            "_run_id",
+            "_loaded_at",
+        )
+        .explode("_pr", empty_as_null=False, keep_nulls=False)
+        .unnest("_pr")
+    )
+    if frame_prs.height == len(pr_items):
+        frame_prs = frame_prs.with_columns(
+            pl.Series("_raw", [dump(pr) for pr in pr_items], dtype=pl.String)
+        )
+    else:  # null list elements: re-encode the PRs from their decoded structs
+        frame_prs = frame_prs.with_columns(
+            pl.struct(pl.all().exclude("deployment_id", "_run_id", "_loaded_at"))
+            .struct.json_encode()
+            .alias("_raw")
+        )
+    require(frame_prs, "deployments.pullRequests", "id", schemas.PULL_REQUEST_REQUIRED)
+    links = frame_prs.select(
+        "deployment_id", pl.col("id").alias("pull_request_id"), "_run_id"
+    ).unique(maintain_order=True)
+    pull_requests = frame_prs.unique("id", keep="last", maintain_order=True).select(
+        pl.col("id").alias("pull_request_id"),
+        pl.col("externalId").alias("external_id"),
+        "title",
+        "status",
+        "author",
+        utc_ms("createTime").alias("created_at"),
+        utc_ms("mergeTime").alias("merged_at"),
+        pl.col("mergeCommitKey").alias("merge_commit_key"),
+        pl.col("baseCommitKey").alias("base_commit_key"),
+        pl.col("headCommitKey").alias("head_commit_key"),
+        pl.col("filesChanged").alias("files_changed"),
+        pl.col("linesAdded").alias("lines_added"),
+        pl.col("linesDeleted").alias("lines_deleted"),
+        "url",
+        "_raw",
+        "_run_id",
+        "_loaded_at",
+    )
+    deployment_refs = _flag_references(frame, "id").rename({"id": "deployment_id"})
+    pr_refs = _flag_references(
+        frame_prs.filter(pl.col("flagReferences").is_not_null()).unique("id", keep="last"), "id"
+    ).rename({"id": "pull_request_id"})
+    return {
+        "deployments": schemas.conform(deployments, "deployments"),
+        "pull_requests": schemas.conform(pull_requests, "pull_requests"),
+        "deployment_pull_requests": schemas.conform(links, "deployment_pull_requests"),
+        "deployment_flag_references": schemas.conform(
+            deployment_refs.unique(
+                ["deployment_id", "project_key", "flag_key"], keep="last", maintain_order=True
+            ),
+            "deployment_flag_references",
+        ),
+        "pull_request_flag_references": schemas.conform(
+            pr_refs.unique(
+                ["pull_request_id", "project_key", "flag_key"], keep="last", maintain_order=True
+            ),
+            "pull_request_flag_references",
+        ),
+    }

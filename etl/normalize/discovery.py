@@ -1,0 +1,83 @@
+"""Projects and environments → `projects`, `environments`.
+
+Example environment (trimmed)::
+
+    {"_id": "57be…", "key": "production", "name": "Production", "color": "F5A623",
+     "apiKey": "sdk-…", "mobileKey": "mob-…", "tags": [], "critical": true, "defaultTtl": 0, …}
+
+`apiKey` and `mobileKey` are the customer's SDK secrets: they are dropped before anything is
+written, `_raw` included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from etl.normalize import schemas
+from etl.normalize.frame import Batch, decode, dump, metadata_columns, raw_frame, require
+from etl.records import Fetched
+
+
+def normalize_projects(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
+    """Projects, one row each."""
+    items = [item for unit in units for item in unit.items]
+    batch.unknown.note("projects", items, schemas.PROJECT_KNOWN)
+    frame = decode(raw_frame(units, []), schemas.PROJECT, "projects", "key")
+    require(frame, "projects", "key", ["_id", "key", "name"])
+    projects = frame.with_columns(metadata_columns(batch)).select(
+        pl.col("key").alias("project_key"),
+        pl.col("_id").alias("project_id"),
+        "name",
+        "tags",
+        pl.col("includeInSnippetByDefault").alias("include_in_snippet_by_default"),
+        pl.col("defaultReleasePipelineKey").alias("default_release_pipeline_key"),
+        "_raw",
+        "_run_id",
+        "_loaded_at",
+        pl.lit(None).alias("_deleted_at"),
+    )
+    return {
+        "projects": schemas.conform(
+            projects.unique("project_key", keep="last", maintain_order=True), "projects"
+        )
+    }
+
+
+def normalize_environments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
+    """Environments of each project, without their SDK keys."""
+    items = [item for unit in units for item in unit.items]
+    batch.unknown.note("environments", items, schemas.ENVIRONMENT_KNOWN)
+    secrets = schemas.ENVIRONMENT_SECRET_FIELDS
+    raws = [dump({k: v for k, v in item.items() if k not in secrets}) for item in items]
+    frame = decode(
+        raw_frame(units, ["project_key"], raws), schemas.ENVIRONMENT, "environments", "key"
+    )
+    require(frame, "environments", "key", ["_id", "key", "name"])
+    environments = frame.with_columns(metadata_columns(batch)).select(
+        "project_key",
+        pl.col("key").alias("environment_key"),
+        pl.col("_id").alias("environment_id"),
+        "name",
+        "color",
+        "tags",
+        "critical",
+        pl.col("defaultTtl").alias("default_ttl"),
+        pl.col("secureMode").alias("secure_mode"),
+        pl.col("defaultTrackEvents").alias("default_track_events"),
+        pl.col("requireComments").alias("require_comments"),
+        pl.col("confirmChanges").alias("confirm_changes"),
+        "_raw",
+        "_run_id",
+        "_loaded_at",
+        pl.lit(None).alias("_deleted_at"),
+    )
+    return {
+        "environments": schemas.conform(
+            environments.unique(
+                ["project_key", "environment_key"], keep="last", maintain_order=True
+            ),
+            "environments",
+        )
+    }

@@ -1,0 +1,148 @@
+"""Shared normalization steps: raw frame, typed decode, required-field check, time columns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import polars as pl
+
+from etl.errors import DataError
+from etl.records import Fetched
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class UnknownFields:
+    """Fields the schemas do not know yet: kept in `_raw`, reported once per run."""
+
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+    def note(
+        self, where: str, records: Iterable[Mapping[str, Any]], known: Collection[str]
+    ) -> None:
+        """Warn about every field of `records` not in `known` that this run has not reported."""
+        keys: set[str] = set().union(*(record.keys() for record in records))
+        for key in sorted(keys.difference(known)):
+            if (where, key) not in self.seen:
+                self.seen.add((where, key))
+                log.warning("%s: unknown field %r (kept in _raw)", where, key)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What every row written by one load shares: the run, the load time, the run's reports."""
+
+    run_id: str
+    loaded_at: datetime
+    unknown: UnknownFields
+
+
+def dump(record: Mapping[str, Any]) -> str:
+    """A record's JSON text (orjson: compact, UTF-8, key order as received)."""
+    return orjson.dumps(record).decode()
+
+
+def raw_frame(
+    units: Sequence[Fetched], context_keys: Sequence[str], raws: list[str] | None = None
+) -> pl.DataFrame:
+    """One row per item: its `_raw` JSON plus the scope it came from (`project_key`, …)."""
+    if raws is None:
+        raws = [dump(item) for unit in units for item in unit.items]
+    columns: dict[str, pl.Series] = {"_raw": pl.Series("_raw", raws, dtype=pl.String)}
+    for key in context_keys:
+        values: list[str] = []
+        for unit in units:
+            values.extend([unit.context[key]] * len(unit.items))
+        columns[key] = pl.Series(key, values, dtype=pl.String)
+    return pl.DataFrame(columns)
+
+
+def _mismatch(value: Any, dtype: pl.DataType | pl.datatypes.DataTypeClass, path: str) -> str | None:
+    """The path of the first value that does not fit `dtype`, or None."""
+    if value is None:
+        return None
+    if isinstance(dtype, pl.Struct):
+        if not isinstance(value, dict):
+            return f"{path}: expected an object, got {type(value).__name__}"
+        for f in dtype.fields:
+            found = _mismatch(value.get(f.name), f.dtype, f"{path}.{f.name}" if path else f.name)
+            if found:
+                return found
+        return None
+    if isinstance(dtype, pl.List):
+        if not isinstance(value, list):
+            return f"{path}: expected an array, got {type(value).__name__}"
+        for i, item in enumerate(value):
+            found = _mismatch(item, dtype.inner, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    expected: tuple[type, ...]
+    if dtype == pl.String:
+        expected = (str,)
+    elif dtype == pl.Boolean:
+        expected = (bool,)
+    elif dtype.is_integer():
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{path}: expected an integer, got {type(value).__name__} {value!r:.40}"
+        return None
+    else:
+        expected = (int, float)
+    if not isinstance(value, expected):
+        return f"{path}: expected {dtype}, got {type(value).__name__} {value!r:.40}"
+    return None
+
+
+def decode(frame: pl.DataFrame, dtype: pl.Struct, stream: str, id_field: str) -> pl.DataFrame:
+    """Decode `_raw` with an explicit dtype and unnest it beside the context columns.
+
+    Polars rejects a value of the wrong type for the whole batch without saying which
+    record; only then do we walk the records in Python to name the record and field.
+    """
+    try:
+        decoded = frame.select(pl.col("_raw").str.json_decode(dtype).alias("_record"))
+    except pl.exceptions.PolarsError:
+        for raw in frame["_raw"]:
+            record = orjson.loads(raw)
+            problem = _mismatch(record, dtype, "")
+            if problem:
+                raise DataError(
+                    f"{stream}: record {record.get(id_field)!r}: field {problem}"
+                ) from None
+        raise
+    return pl.concat([frame, decoded.unnest("_record")], how="horizontal")
+
+
+def require(frame: pl.DataFrame, stream: str, id_column: str, fields: Sequence[str]) -> None:
+    """Raise a DataError naming the first record that lacks a field the API marks required."""
+    nulls = frame.select(pl.col(list(fields)).null_count())
+    for name in fields:
+        if nulls[name][0]:
+            record_id = frame.filter(pl.col(name).is_null())[id_column][0]
+            raise DataError(f"{stream}: record {record_id!r}: required field {name!r} is missing")
+
+
+def utc_ms(column: str) -> pl.Expr:
+    """Unix milliseconds → TIMESTAMPTZ (UTC)."""
+    return pl.from_epoch(pl.col(column), time_unit="ms").dt.replace_time_zone("UTC")
+
+
+def metadata_columns(batch: Batch) -> list[pl.Expr]:
+    """Our `_run_id` and `_loaded_at` columns."""
+    return [
+        pl.lit(batch.run_id, dtype=pl.String).alias("_run_id"),
+        pl.lit(batch.loaded_at, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at"),
+    ]
+
+
+def json_list(column: pl.Expr) -> pl.Expr:
+    """A List(Struct) column as one JSON array string (null stays null)."""
+    return pl.concat_str(
+        pl.lit("["), column.list.eval(pl.element().struct.json_encode()).list.join(","), pl.lit("]")
+    )

@@ -1,0 +1,287 @@
+"""Explicit Polars dtypes: what the API sends (input) and what each warehouse table holds.
+
+Input dtypes follow `ld-api.md` (LaunchDarkly's own models). Free-form objects (`metadata`,
+`Phase.configuration`, `_access`) are not decoded into columns; they stay in `_raw`.
+Output schemas must equal the DDL in `sql/migrations` (a test compares them).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+S = pl.String()
+I = pl.Int64()  # noqa: E741 - one-letter aliases keep the schema tables readable
+B = pl.Boolean()
+TS = pl.Datetime("us", "UTC")
+STRS = pl.List(S)
+
+# ---- input: LaunchDarkly representations ---------------------------------------------------
+
+FLAG_REFERENCE = pl.Struct(
+    {"projectKey": S, "flagKey": S, "referencesAdded": I, "referencesRemoved": I}
+)
+FLAG_REFERENCES = pl.Struct({"totalCount": I, "items": pl.List(FLAG_REFERENCE)})
+
+PULL_REQUEST = pl.Struct(
+    {
+        "id": S,
+        "externalId": S,
+        "title": S,
+        "status": S,
+        "author": S,
+        "createTime": I,
+        "mergeTime": I,
+        "mergeCommitKey": S,
+        "baseCommitKey": S,
+        "headCommitKey": S,
+        "filesChanged": I,
+        "linesAdded": I,
+        "linesDeleted": I,
+        "url": S,
+        "flagReferences": FLAG_REFERENCES,
+    }
+)
+PULL_REQUEST_KNOWN = {*PULL_REQUEST.to_schema(), "deployments", "leadTime"}
+
+LEAD_TIME_STAGES = pl.Struct(
+    {
+        "codingDurationMs": I,
+        "reviewDurationMs": I,
+        "waitDurationMs": I,
+        "deployDurationMs": I,
+        "totalLeadTimeMs": I,
+    }
+)
+
+DEPLOYMENT = pl.Struct(
+    {
+        "id": S,
+        "applicationKey": S,
+        "applicationVersion": S,
+        "startedAt": I,
+        "endedAt": I,
+        "durationMs": I,
+        "status": S,
+        "kind": S,
+        "active": B,
+        "archived": B,
+        "environmentKey": S,
+        "numberOfContributors": I,
+        "numberOfPullRequests": I,
+        "linesAdded": I,
+        "linesDeleted": I,
+        "leadTime": I,
+        "pullRequests": pl.Struct({"totalCount": I, "items": pl.List(PULL_REQUEST)}),
+        "flagReferences": FLAG_REFERENCES,
+        "leadTimeStages": LEAD_TIME_STAGES,
+    }
+)
+DEPLOYMENT_KNOWN = {*DEPLOYMENT.to_schema(), "metadata"}
+DEPLOYMENT_REQUIRED = [
+    "id", "applicationKey", "applicationVersion", "startedAt", "status", "kind", "active",
+    "archived", "environmentKey", "numberOfContributors", "numberOfPullRequests", "linesAdded",
+    "linesDeleted", "leadTime",
+]  # fmt: skip
+PULL_REQUEST_REQUIRED = [
+    "id", "externalId", "title", "status", "author", "createTime", "baseCommitKey",
+    "headCommitKey", "filesChanged", "linesAdded", "linesDeleted", "url",
+]  # fmt: skip
+
+PROJECT = pl.Struct(
+    {
+        "_id": S,
+        "key": S,
+        "name": S,
+        "tags": STRS,
+        "includeInSnippetByDefault": B,
+        "defaultReleasePipelineKey": S,
+    }
+)
+PROJECT_KNOWN = {*PROJECT.to_schema(), "_links", "_access", "defaultClientSideAvailability",
+                 "environments"}  # fmt: skip
+
+ENVIRONMENT = pl.Struct(
+    {
+        "_id": S,
+        "key": S,
+        "name": S,
+        "color": S,
+        "tags": STRS,
+        "critical": B,
+        "defaultTtl": I,
+        "secureMode": B,
+        "defaultTrackEvents": B,
+        "requireComments": B,
+        "confirmChanges": B,
+    }
+)
+ENVIRONMENT_KNOWN = {*ENVIRONMENT.to_schema(), "_links", "_access", "apiKey", "mobileKey",
+                     "approvalSettings", "resourceApprovalSettings"}  # fmt: skip
+# SDK and mobile keys are secrets of the customer's apps: never stored, not even in _raw.
+ENVIRONMENT_SECRET_FIELDS = ("apiKey", "mobileKey")
+
+AUDIENCE = pl.Struct(
+    {
+        "name": S,
+        "environment": pl.Struct({"key": S, "name": S, "color": S}),
+        "configuration": pl.Struct(
+            {
+                "releaseStrategy": S,
+                "requireApproval": B,
+                "notifyMemberIds": STRS,
+                "notifyTeamKeys": STRS,
+                "releaseGuardianConfiguration": pl.Struct(
+                    {
+                        "monitoringWindowMilliseconds": I,
+                        "rolloutWeight": I,
+                        "rollbackOnRegression": B,
+                        "randomizationUnit": S,
+                    }
+                ),
+            }
+        ),
+        "segmentKeys": STRS,
+    }
+)
+PHASE = pl.Struct({"id": S, "name": S, "audiences": pl.List(AUDIENCE)})
+RELEASE_PIPELINE = pl.Struct(
+    {
+        "key": S,
+        "name": S,
+        "description": S,
+        "createdAt": S,
+        "tags": STRS,
+        "_version": I,
+        "isProjectDefault": B,
+        "_isLegacy": B,
+        "phases": pl.List(PHASE),
+    }
+)
+RELEASE_PIPELINE_KNOWN = {*RELEASE_PIPELINE.to_schema(), "_access"}
+
+RELEASE_PROGRESSION = pl.Struct(
+    {
+        "flagKey": S,
+        "_createdAt": I,
+        "_completedAt": I,
+        "activePhaseId": S,
+        "activePhaseStatus": S,
+    }
+)
+RELEASE_PROGRESSION_KNOWN = {*RELEASE_PROGRESSION.to_schema(), "_links"}
+
+POLICY_STAGE = pl.Struct({"allocation": I, "durationMillis": I})
+RELEASE_POLICY = pl.Struct(
+    {
+        "_id": S,
+        "key": S,
+        "name": S,
+        "rank": I,
+        "releaseMethod": S,
+        "scope": pl.Struct({"environmentKeys": STRS, "flagTagKeys": STRS}),
+        "guardedReleaseConfig": pl.Struct(
+            {
+                "rolloutContextKindKey": S,
+                "minSampleSize": I,
+                "rollbackOnRegression": B,
+                "metricKeys": STRS,
+                "metricGroupKeys": STRS,
+                "stages": pl.List(POLICY_STAGE),
+            }
+        ),
+        "progressiveReleaseConfig": pl.Struct(
+            {"rolloutContextKindKey": S, "stages": pl.List(POLICY_STAGE)}
+        ),
+    }
+)
+RELEASE_POLICY_KNOWN = {*RELEASE_POLICY.to_schema(), "_access"}
+
+# ---- output: warehouse tables -------------------------------------------------------------
+
+_LOADED: dict[str, pl.DataType] = {"_raw": S, "_run_id": S, "_loaded_at": TS}
+_SOFT_DELETED: dict[str, pl.DataType] = {**_LOADED, "_deleted_at": TS}
+
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "projects": {
+        "project_key": S, "project_id": S, "name": S, "tags": STRS,
+        "include_in_snippet_by_default": B, "default_release_pipeline_key": S, **_SOFT_DELETED,
+    },
+    "environments": {
+        "project_key": S, "environment_key": S, "environment_id": S, "name": S, "color": S,
+        "tags": STRS, "critical": B, "default_ttl": I, "secure_mode": B,
+        "default_track_events": B, "require_comments": B, "confirm_changes": B, **_SOFT_DELETED,
+    },
+    "deployments": {
+        "deployment_id": S, "project_key": S, "environment_key": S, "application_key": S,
+        "application_version": S, "started_at": TS, "ended_at": TS, "duration_ms": I,
+        "status": S, "kind": S, "active": B, "archived": B, "metadata": S,
+        "number_of_contributors": I, "number_of_pull_requests": I, "lines_added": I,
+        "lines_deleted": I, "lead_time_ms": I, "coding_duration_ms": I, "review_duration_ms": I,
+        "wait_duration_ms": I, "deploy_duration_ms": I, "total_lead_time_ms": I, **_LOADED,
+    },
+    "pull_requests": {
+        "pull_request_id": S, "external_id": S, "title": S, "status": S, "author": S,
+        "created_at": TS, "merged_at": TS, "merge_commit_key": S, "base_commit_key": S,
+        "head_commit_key": S, "files_changed": I, "lines_added": I, "lines_deleted": I, "url": S,
+        **_LOADED,
+    },
+    "deployment_pull_requests": {"deployment_id": S, "pull_request_id": S, "_run_id": S},
+    "deployment_flag_references": {
+        "deployment_id": S, "project_key": S, "flag_key": S, "references_added": I,
+        "references_removed": I, "_run_id": S,
+    },
+    "pull_request_flag_references": {
+        "pull_request_id": S, "project_key": S, "flag_key": S, "references_added": I,
+        "references_removed": I, "_run_id": S,
+    },
+    "release_pipelines": {
+        "project_key": S, "pipeline_key": S, "name": S, "description": S, "created_at": TS,
+        "tags": STRS, "version": I, "is_project_default": B, "is_legacy": B, "phase_count": I,
+        **_SOFT_DELETED,
+    },
+    "release_pipeline_phases": {
+        "project_key": S, "pipeline_key": S, "phase_id": S, "phase_index": I, "name": S,
+        "environment_keys": STRS, "audiences": S, "_run_id": S,
+    },
+    "release_progressions": {
+        "project_key": S, "pipeline_key": S, "flag_key": S, "created_at": TS,
+        "completed_at": TS, "status": S, "active_phase_id": S, "active_phase_name": S,
+        "active_phase_status": S, **_SOFT_DELETED,
+    },
+    "release_progression_snapshots": {
+        "run_id": S, "project_key": S, "pipeline_key": S, "flag_key": S, "created_at": TS,
+        "observed_at": TS, "status": S, "active_phase_id": S, "active_phase_name": S,
+        "completed_at": TS,
+    },
+    "release_policies": {
+        "project_key": S, "policy_id": S, "policy_key": S, "name": S, "rank": I,
+        "release_method": S, "scope_environment_keys": STRS, "scope_flag_tag_keys": STRS,
+        "rollout_context_kind_key": S, "min_sample_size": I, "rollback_on_regression": B,
+        "metric_keys": STRS, "metric_group_keys": STRS,
+        "stages": pl.List(pl.Struct({"allocation": I, "duration_ms": I})), **_SOFT_DELETED,
+    },
+}  # fmt: skip
+
+# Primary keys: the upsert identity of every table (must match the DDL).
+KEYS: dict[str, tuple[str, ...]] = {
+    "projects": ("project_key",),
+    "environments": ("project_key", "environment_key"),
+    "deployments": ("deployment_id",),
+    "pull_requests": ("pull_request_id",),
+    "deployment_pull_requests": ("deployment_id", "pull_request_id"),
+    "deployment_flag_references": ("deployment_id", "project_key", "flag_key"),
+    "pull_request_flag_references": ("pull_request_id", "project_key", "flag_key"),
+    "release_pipelines": ("project_key", "pipeline_key"),
+    "release_pipeline_phases": ("project_key", "pipeline_key", "phase_id"),
+    "release_progressions": ("project_key", "pipeline_key", "flag_key", "created_at"),
+    "release_progression_snapshots": (
+        "run_id", "project_key", "pipeline_key", "flag_key", "created_at",
+    ),
+    "release_policies": ("project_key", "policy_id"),
+}  # fmt: skip
+
+
+def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Select exactly the table's columns, in order, cast to its dtypes (raises if missing)."""
+    schema = TABLES[table]
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])

@@ -1,0 +1,163 @@
+"""One pacer shared by every request of a run.
+
+LaunchDarkly limits in fixed 10-second windows and says so in response headers
+(`ld-api.md` §7): `X-Ratelimit-{Global,Route,Auth-Token}-Remaining`, the matching `-Limit`,
+and `X-Ratelimit-Reset` / `X-Ratelimit-Auth-Token-Reset` (epoch ms). Rather than wait for a
+429, the limiter keeps an estimate of what is left in each window, spends it as requests go
+out, corrects it from every response, and holds new requests until the window resets when
+the estimate reaches zero. A 429 still pauses everyone until `Retry-After`.
+
+Three independent brakes, all applied in `slot()`:
+1. `max_in_flight`: a semaphore on concurrent requests (politeness and memory).
+2. `requests_per_second`: our own even pacing cap from the config (None = off).
+3. the server's budgets (global, per route, per token), learnt from headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+# Requests wait this long past the server's reset instant so they land in the new window.
+RESET_MARGIN_S = 0.02
+# LaunchDarkly's documented rate-limit window.
+WINDOW_S = 10.0
+
+
+@dataclass(slots=True)
+class _Budget:
+    """What the server said is left in one window (global, one route, or the token)."""
+
+    remaining: int | None = None
+    limit: int | None = None
+    reset_at: float = 0.0  # epoch seconds
+
+
+_BUDGET_HEADERS = {
+    # budget name → (remaining header, limit header, reset header)
+    "global": ("X-Ratelimit-Global-Remaining", "X-Ratelimit-Global-Limit", "X-Ratelimit-Reset"),
+    "route": ("X-Ratelimit-Route-Remaining", "X-Ratelimit-Route-Limit", "X-Ratelimit-Reset"),
+    "token": (
+        "X-Ratelimit-Auth-Token-Remaining",
+        "X-Ratelimit-Auth-Token-Limit",
+        "X-Ratelimit-Auth-Token-Reset",
+    ),
+}
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
+    """How long a 429 asks us to wait: `Retry-After` seconds, else until the window resets."""
+    value = headers.get("Retry-After")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    reset_ms = _int_header(headers, "X-Ratelimit-Reset")
+    if reset_ms is not None:
+        return max(0.0, reset_ms / 1000 - now)
+    return None
+
+
+class RateLimiter:
+    """Paces requests to the server's budget so that (almost) none is answered 429.
+
+    Usage::
+
+        limiter = RateLimiter(requests_per_second=20, max_in_flight=8)
+        async with limiter.slot("/api/v2/engineering-insights/deployments"):
+            response = await session.get(...)
+        limiter.observe(route, response.headers)
+    """
+
+    def __init__(
+        self,
+        requests_per_second: float | None,
+        max_in_flight: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._turn = asyncio.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+        self._budgets: dict[str, _Budget] = {}
+        self.waited_s = 0.0
+
+    def _budgets_for(self, route: str) -> list[_Budget]:
+        return [
+            self._budgets.setdefault("global", _Budget()),
+            self._budgets.setdefault(f"route:{route}", _Budget()),
+            self._budgets.setdefault("token", _Budget()),
+        ]
+
+    def _wait_needed(self, route: str, now: float) -> float:
+        wait = max(self._paused_until - now, self._next_slot - now)
+        for budget in self._budgets_for(route):
+            if budget.remaining is None or budget.remaining > 0:
+                continue
+            if now >= budget.reset_at:
+                # The window has rolled over: we may spend a fresh full window (or probe).
+                budget.remaining = budget.limit
+                continue
+            wait = max(wait, budget.reset_at + RESET_MARGIN_S - now)
+        return wait
+
+    @asynccontextmanager
+    async def slot(self, route: str) -> AsyncIterator[None]:
+        """Hold one request slot for `route` until the block exits."""
+        async with self._in_flight:
+            async with self._turn:  # FIFO: one task at a time decides whether it may go
+                while (wait := self._wait_needed(route, self._clock())) > 0:
+                    self.waited_s += wait
+                    await self._sleep(wait)
+                now = self._clock()
+                self._next_slot = max(now, self._next_slot) + self._interval
+                for budget in self._budgets_for(route):
+                    if budget.remaining is not None:
+                        budget.remaining -= 1
+            yield
+
+    def observe(self, route: str, headers: Mapping[str, str]) -> None:
+        """Correct the budget estimates from one response's `X-Ratelimit-*` headers."""
+        budgets = dict(zip(("global", "route", "token"), self._budgets_for(route), strict=True))
+        for name, (remaining_h, limit_h, reset_h) in _BUDGET_HEADERS.items():
+            remaining = _int_header(headers, remaining_h)
+            if remaining is None:
+                continue
+            budget = budgets[name]
+            limit = _int_header(headers, limit_h)
+            if limit is not None:
+                budget.limit = limit
+            reset_ms = _int_header(headers, reset_h)
+            # Without a reset header, assume LaunchDarkly's documented 10-second window.
+            reset_at = reset_ms / 1000 if reset_ms is not None else self._clock() + WINDOW_S
+            if reset_at > budget.reset_at + 0.001:
+                # A newer window than we knew: its count is authoritative.
+                budget.reset_at = reset_at
+                budget.remaining = remaining
+            elif budget.remaining is None or remaining < budget.remaining:
+                budget.remaining = remaining
+
+    def pause(self, seconds: float) -> None:
+        """After a 429: hold every new request for `seconds` (the server's Retry-After)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)

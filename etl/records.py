@@ -1,0 +1,49 @@
+"""What extraction hands to the loader: fetched items plus the state they complete.
+
+A `Fetched` unit is one page (or one verified offset listing) of one stream in one scope.
+Its `marks` are state changes that become true once these items are committed: a
+deployment window fully read, or a full listing of a scope finished (so rows of that scope not
+seen in this run can be soft-deleted). The loader commits marks in the same transaction as the
+items, which is what makes a crash resumable without loss or duplication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from etl.config import Stream
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDone:
+    """Every deployment of one (project, environment) in [from_at, to_at) has been fetched."""
+
+    project_key: str
+    environment_key: str
+    from_at: datetime
+    to_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeComplete:
+    """A full listing of `stream` within `scope` (e.g. one project's pipelines) has been read."""
+
+    stream: Stream
+    scope: Mapping[str, str]
+
+
+Mark = WindowDone | ScopeComplete
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """Items of one stream from one scope, with the page body they came in."""
+
+    stream: Stream
+    context: Mapping[str, str]
+    items: list[dict[str, Any]]
+    body: Mapping[str, Any] = field(default_factory=dict)
+    marks: tuple[Mark, ...] = ()

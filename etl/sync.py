@@ -1,0 +1,281 @@
+"""`sync(settings) -> RunReport`: extract → normalize → load, the only module wiring all three.
+
+```
+StreamReader chains ──Fetched──► bounded queue ──► loader: batch → normalize → merge_batch
+   (asyncio, aiohttp)              (backpressure)     (worker thread; one transaction per batch)
+```
+Pages flow through a bounded queue into batches of `sync.batch_records` records, so memory
+stays flat however long the history. The loader runs Polars and DuckDB in a worker thread so
+the event loop keeps requests in flight while a batch is written.
+
+Failure rule: an error confined to one partition (a 404 pipeline, a forbidden environment, a
+record that does not fit its schema) is recorded for its stream and the rest of the run goes
+on; the run ends `partial`. A rejected token (401) or a warehouse failure ends the run
+`failed`. Committed batches are kept in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from etl.client import ApiClient, RetryPolicy
+from etl.config import Settings, Stream
+from etl.errors import AuthError, DataError, EtlError, WarehouseError
+from etl.extract.streams import StreamReader
+from etl.load import connect, merge_batch, migrate
+from etl.normalize import NORMALIZERS, Batch, UnknownFields
+from etl.ratelimit import RateLimiter
+from etl.records import Fetched, Mark
+from etl.state import Window, finish_run, plan_windows, start_run
+
+log = logging.getLogger(__name__)
+
+QUEUE_UNITS = 64
+FLUSH_AFTER_S = 2.0
+
+
+@dataclass
+class StreamReport:
+    """One stream's outcome: records loaded and the partitions that failed."""
+
+    records: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """`ok`, or `failed` when any partition of the stream failed."""
+        return "failed" if self.errors else "ok"
+
+
+@dataclass
+class RunReport:
+    """What a run did: the ledger row, as a value."""
+
+    run_id: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: str = "running"
+    streams: dict[str, StreamReport] = field(default_factory=dict)
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 succeeded, 3 partial (some streams failed, the rest loaded), 1 failed."""
+        return {"succeeded": 0, "partial": 3}.get(self.status, 1)
+
+    def streams_json(self) -> dict[str, Any]:
+        """Per-stream summary for the ledger."""
+        return {
+            name: {"status": r.status, "records": r.records, "errors": r.errors[:20]}
+            for name, r in self.streams.items()
+        }
+
+
+class _Done:
+    """Sentinel: extraction finished."""
+
+
+class _StreamStopped(Exception):
+    """A chain of a stream whose data was rejected stops quietly."""
+
+
+class _Run:
+    """The state of one run: queue, reports, and the warehouse connection."""
+
+    def __init__(self, settings: Settings, conn: duckdb.DuckDBPyConnection, report: RunReport):
+        self.settings = settings
+        self.conn = conn
+        self.report = report
+        self.queue: asyncio.Queue[Fetched | _Done] = asyncio.Queue(maxsize=QUEUE_UNITS)
+        self.db_lock = asyncio.Lock()
+        self.rejected: set[Stream] = set()
+        self.unknown = UnknownFields()
+        self.now = report.started_at
+        for stream in Stream:
+            if stream in settings.sync.streams or stream in (Stream.PROJECTS, Stream.ENVIRONMENTS):
+                report.streams[stream.value] = StreamReport()
+
+    def fail(self, stream: Stream, where: str, error: EtlError) -> None:
+        message = f"{where}: {error}"
+        log.error("%s failed: %s", stream.value, message)
+        self.report.streams.setdefault(stream.value, StreamReport()).errors.append(message)
+
+    async def emit(self, unit: Fetched) -> None:
+        if unit.stream in self.rejected:
+            raise _StreamStopped
+        await self.queue.put(unit)
+
+    async def plan(self, project_key: str, environments: Sequence[str]) -> list[Window]:
+        settings = self.settings
+        end = min(settings.until, self.now) if settings.until else self.now
+        async with self.db_lock:
+            return await asyncio.to_thread(
+                plan_windows,
+                self.conn,
+                [(project_key, env) for env in environments],
+                run_id=self.report.run_id,
+                backfill_start=settings.backfill_start(self.now),
+                end=end,
+                lookback=timedelta(hours=settings.sync.lookback_hours),
+                window=timedelta(days=settings.sync.window_days),
+                force_start=settings.since is not None,
+            )
+
+    async def load_forever(self) -> None:
+        """Batch units from the queue and load each batch; return after the sentinel."""
+        loop = asyncio.get_running_loop()
+        pending: list[Fetched] = []
+        records = 0
+        deadline = 0.0
+        while True:
+            timeout = max(0.0, deadline - loop.time()) if pending else None
+            try:
+                unit = await asyncio.wait_for(self.queue.get(), timeout)
+            except TimeoutError:
+                unit = None
+            if isinstance(unit, Fetched):
+                if not pending:
+                    deadline = loop.time() + FLUSH_AFTER_S
+                pending.append(unit)
+                records += len(unit.items)
+                if records < self.settings.sync.batch_records:
+                    continue
+            if pending:
+                async with self.db_lock:
+                    await asyncio.to_thread(self.load_units, pending)
+                pending, records = [], 0
+            if isinstance(unit, _Done):
+                return
+
+    def load_units(self, units: Sequence[Fetched]) -> None:
+        """Normalize and merge one batch (worker thread). A stream whose data is rejected is
+        left out of this and every later batch; the other streams are still committed.
+        """
+        batch = Batch(self.report.run_id, datetime.now(UTC), self.unknown)
+        by_stream: dict[Stream, list[Fetched]] = defaultdict(list)
+        for unit in units:
+            if unit.stream not in self.rejected:
+                by_stream[unit.stream].append(unit)
+        frames: dict[str, pl.DataFrame] = {}
+        marks: list[Mark] = []
+        loaded: dict[Stream, int] = {}
+        for stream, stream_units in by_stream.items():
+            try:
+                frames.update(NORMALIZERS[stream](stream_units, batch))
+            except DataError as exc:
+                self.rejected.add(stream)
+                self.fail(stream, "data", exc)
+                continue
+            marks.extend(mark for unit in stream_units for mark in unit.marks)
+            loaded[stream] = sum(len(unit.items) for unit in stream_units)
+        merge_batch(self.conn, frames, marks, run_id=self.report.run_id, now=batch.loaded_at)
+        for stream, count in loaded.items():
+            self.report.streams.setdefault(stream.value, StreamReport()).records += count
+
+
+def _first_etl_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error to report from a task group: an EtlError if there is one."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_etl_error(exc)
+        if isinstance(exc, EtlError):
+            return exc
+    return group.exceptions[0]
+
+
+async def _run(run: _Run, api: ApiClient) -> None:
+    reader = StreamReader(api, run.settings, emit=run.emit, plan=run.plan, fail=run.fail)
+
+    async def extract() -> None:
+        try:
+            await reader.read_all()
+        except* _StreamStopped:
+            pass
+        await run.queue.put(_Done())
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run.load_forever())
+            group.create_task(extract())
+    except BaseExceptionGroup as group_error:
+        raise _first_etl_error(group_error) from None
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable and unique: `20261123T101500Z-1a2b3c`."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run_options(settings: Settings) -> dict[str, Any]:
+    """What the run was asked to do, for the ledger (the token is not part of it)."""
+    return settings.model_dump(mode="json", exclude={"token"})
+
+
+async def sync(settings: Settings) -> RunReport:
+    """Run one batch: every selected stream from the API into the warehouse.
+
+    Returns the report (also written to `etl_runs`). Raises only for problems before the
+    run could be recorded (the warehouse cannot be opened or migrated).
+    """
+    started = datetime.now(UTC).replace(microsecond=0)
+    report = RunReport(run_id=new_run_id(started), started_at=started)
+    conn = connect(settings.warehouse.path)
+    try:
+        migrate(conn)
+        start_run(conn, report.run_id, started, run_options(settings))
+        run = _Run(settings, conn, report)
+        limiter = RateLimiter(settings.limits.requests_per_second, settings.limits.max_in_flight)
+        api = ApiClient(
+            settings.api.base_url,
+            settings.token,
+            limiter,
+            timeout_s=settings.api.timeout_s,
+            retry=RetryPolicy(max_attempts=settings.api.max_attempts),
+            max_connections=settings.limits.max_in_flight,
+        )
+        try:
+            async with api:
+                await _run(run, api)
+        except (AuthError, WarehouseError, EtlError) as exc:
+            report.status, report.error = "failed", str(exc)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            report.status, report.error = "failed", "interrupted"
+            raise
+        else:
+            failed = any(stream.errors for stream in report.streams.values())
+            report.status = "partial" if failed else "succeeded"
+            if failed:
+                report.error = "some streams failed; see streams"
+        finally:
+            report.ended_at = datetime.now(UTC)
+            report.requests = api.stats.requests
+            report.retries = api.stats.retries
+            report.rate_limited = api.stats.rate_limited
+            finish_run(
+                conn,
+                report.run_id,
+                ended_at=report.ended_at,
+                status=report.status,
+                streams=report.streams_json(),
+                requests=report.requests,
+                retries=report.retries,
+                rate_limited=report.rate_limited,
+                error=report.error,
+            )
+            conn.execute("CHECKPOINT")
+    finally:
+        conn.close()
+    return report
