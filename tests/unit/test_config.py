@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from etl.config import Stream, load_settings
+from etl.errors import ConfigError
+
+ENV = {"LD_API_TOKEN": "api-secret-token"}
+REPO_CONFIG = Path(__file__).parents[2] / "config.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_checked_in_config_is_valid_and_lists_every_stream():
+    settings = load_settings(REPO_CONFIG, {}, ENV)
+    assert settings.sync.streams == list(Stream)
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"sync\.page_sise: unknown key"):
+        load_settings(None, {"sync.page_sise": 10}, ENV)
+
+
+def test_out_of_range_value_names_the_key(tmp_path):
+    path = write(tmp_path, "[sync]\npage_size = 500\n")
+    with pytest.raises(ConfigError, match=r"config.toml: sync\.page_size: .*100"):
+        load_settings(path, {}, ENV)
+
+
+def test_invalid_toml_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[sync\n"), {}, ENV)
+
+
+def test_missing_token_names_the_environment_variable():
+    with pytest.raises(ConfigError, match="LD_API_TOKEN is not set"):
+        load_settings(None, {}, {})
+
+
+def test_token_variable_can_be_renamed(tmp_path):
+    path = write(tmp_path, '[api]\ntoken_env = "MY_TOKEN"\n')
+    settings = load_settings(path, {}, {"MY_TOKEN": "t"})
+    assert settings.token.reveal() == "t"
+
+
+def test_token_never_appears_in_repr_or_dump():
+    settings = load_settings(None, {}, ENV)
+    assert "api-secret-token" not in repr(settings)
+    assert "api-secret-token" not in str(settings.model_dump())
+
+
+def test_flags_override_the_file(tmp_path):
+    path = write(tmp_path, '[warehouse]\npath = "a.duckdb"\n')
+    settings = load_settings(path, {"warehouse.path": "b.duckdb"}, ENV)
+    assert settings.warehouse.path == Path("b.duckdb")
+
+
+def test_since_accepts_a_date_and_means_utc_midnight():
+    settings = load_settings(None, {}, ENV, since="2026-01-31")
+    assert settings.since == datetime(2026, 1, 31, tzinfo=UTC)
+
+
+def test_since_rejects_garbage_naming_the_flag():
+    with pytest.raises(ConfigError, match="--since: 'last tuesday'"):
+        load_settings(None, {}, ENV, since="last tuesday")
+
+
+def test_base_url_with_credentials_is_rejected():
+    with pytest.raises(ConfigError, match="api.base_url"):
+        load_settings(None, {"api.base_url": "https://user:pw@app.launchdarkly.com"}, ENV)

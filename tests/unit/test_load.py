@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from etl.config import Stream
+from etl.errors import WarehouseError
+from etl.load import connect, merge_batch, migrate
+from etl.normalize import NORMALIZERS, Batch, UnknownFields
+from etl.normalize.schemas import KEYS, TABLES
+from etl.records import Fetched, ScopeComplete
+
+DATA = Path(__file__).parents[1] / "data"
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    conn = connect(tmp_path / "w.duckdb")
+    migrate(conn)
+    yield conn
+    conn.close()
+
+
+def duckdb_type(dtype: pl.DataType) -> str:
+    names = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN"}
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMP WITH TIME ZONE"
+    if isinstance(dtype, pl.List):
+        return duckdb_type(dtype.inner) + "[]"
+    if isinstance(dtype, pl.Struct):
+        inner = ", ".join(f"{f.name} {duckdb_type(f.dtype)}" for f in dtype.fields)
+        return f"STRUCT({inner})"
+    return names[dtype.base_type()]
+
+
+def test_ddl_matches_the_polars_schemas(warehouse):
+    for table, schema in TABLES.items():
+        columns = warehouse.execute(f"DESCRIBE {table}").fetchall()
+        actual = [(name, kind.replace("JSON", "VARCHAR")) for name, kind, *_ in columns]
+        assert actual == [(n, duckdb_type(t)) for n, t in schema.items()], table
+
+
+def test_ddl_primary_keys_match_the_upsert_keys(warehouse):
+    for table, key in KEYS.items():
+        (sql,) = warehouse.execute(
+            "SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]
+        ).fetchone()
+        declared = f"PRIMARY KEY({', '.join(key)})" if len(key) > 1 else f"{key[0]} VARCHAR PRIMARY KEY"
+        assert declared in sql.replace("\n", " "), table
+
+
+def test_migrate_twice_applies_nothing_the_second_time(warehouse):
+    assert migrate(warehouse) == []
+
+
+def deployment_frames(run_id: str) -> dict[str, pl.DataFrame]:
+    items = json.loads((DATA / "example-deployments-page1.json").read_text())["items"]
+    ctx = {"project_key": "default", "environment_key": "production"}
+    return NORMALIZERS[Stream.DEPLOYMENTS](
+        [Fetched(Stream.DEPLOYMENTS, ctx, items)], Batch(run_id, NOW, UnknownFields())
+    )
+
+
+def counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def test_merging_the_same_batch_twice_changes_nothing(warehouse):
+    merge_batch(warehouse, deployment_frames("r1"), [], run_id="r1", now=NOW)
+    first = counts(warehouse)
+    merge_batch(warehouse, deployment_frames("r2"), [], run_id="r2", now=NOW)
+    assert counts(warehouse) == first
+    assert first["deployments"] == 2
+
+
+def test_a_failed_batch_leaves_nothing_behind(warehouse):
+    frames = deployment_frames("r1")
+    frames["deployments"] = frames["deployments"].with_columns(pl.lit(None).alias("status"))
+    with pytest.raises(WarehouseError, match="nothing of it was kept"):
+        merge_batch(warehouse, frames, [], run_id="r1", now=NOW)
+    assert sum(counts(warehouse).values()) == 0
+
+
+def test_completed_listing_soft_deletes_rows_it_no_longer_contains(warehouse):
+    def policies(run_id: str, keys: list[str]) -> dict[str, pl.DataFrame]:
+        items = [
+            {"_id": k, "key": k, "name": k, "rank": 1, "releaseMethod": "guarded-release"}
+            for k in keys
+        ]
+        return NORMALIZERS[Stream.RELEASE_POLICIES](
+            [Fetched(Stream.RELEASE_POLICIES, {"project_key": "p"}, items)],
+            Batch(run_id, NOW, UnknownFields()),
+        )
+
+    mark = ScopeComplete(Stream.RELEASE_POLICIES, {"project_key": "p"})
+    merge_batch(warehouse, policies("r1", ["a", "b"]), [mark], run_id="r1", now=NOW)
+    merge_batch(warehouse, policies("r2", ["a"]), [mark], run_id="r2", now=NOW)
+    rows = warehouse.execute(
+        "SELECT policy_id, _deleted_at IS NOT NULL FROM release_policies ORDER BY 1"
+    ).fetchall()
+    assert rows == [("a", False), ("b", True)]
+    merge_batch(warehouse, policies("r3", ["a", "b"]), [mark], run_id="r3", now=NOW)
+    assert warehouse.execute(
+        "SELECT count(*) FROM release_policies WHERE _deleted_at IS NULL"
+    ).fetchone() == (2,)
+
+
+def test_second_writer_gets_a_clear_lock_error(tmp_path):
+    path = tmp_path / "w.duckdb"
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); "
+         "print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WarehouseError, match="in use by another process"):
+            connect(path)
+    finally:
+        holder.kill()
+        holder.communicate()

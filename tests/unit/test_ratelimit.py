@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import pytest
+
+from etl.ratelimit import RateLimiter, retry_after_seconds
+
+
+class FakeClock:
+    """An injected clock: sleeping advances time instantly (no real waiting in tests)."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def limiter(clock: FakeClock, rps: float | None = None, in_flight: int = 4) -> RateLimiter:
+    return RateLimiter(rps, in_flight, clock=clock, sleep=clock.sleep)
+
+
+async def test_paces_requests_evenly_at_the_configured_rate():
+    clock = FakeClock()
+    pacer = limiter(clock, rps=10)
+    for _ in range(5):
+        async with pacer.slot("r"):
+            pass
+    assert clock.now == pytest.approx(1_000.4)
+
+
+async def test_waits_for_window_reset_when_the_server_budget_is_spent():
+    clock = FakeClock()
+    pacer = limiter(clock)
+    reset_ms = int((clock.now + 3) * 1000)
+    pacer.observe("r", {"X-Ratelimit-Global-Remaining": "0", "X-Ratelimit-Reset": str(reset_ms)})
+    async with pacer.slot("r"):
+        pass
+    assert clock.now >= 1_003.0
+
+
+async def test_spends_the_remaining_budget_before_waiting():
+    clock = FakeClock()
+    pacer = limiter(clock)
+    reset_ms = int((clock.now + 10) * 1000)
+    headers = {"X-Ratelimit-Route-Remaining": "3", "X-Ratelimit-Reset": str(reset_ms)}
+    pacer.observe("r", headers)
+    for _ in range(3):
+        async with pacer.slot("r"):
+            pass
+    assert clock.sleeps == []
+    async with pacer.slot("r"):
+        pass
+    assert clock.now >= 1_010.0
+
+
+async def test_route_budget_does_not_hold_other_routes():
+    clock = FakeClock()
+    pacer = limiter(clock)
+    reset_ms = int((clock.now + 10) * 1000)
+    pacer.observe("a", {"X-Ratelimit-Route-Remaining": "0", "X-Ratelimit-Reset": str(reset_ms)})
+    async with pacer.slot("b"):
+        pass
+    assert clock.sleeps == []
+
+
+async def test_pause_holds_every_new_request():
+    clock = FakeClock()
+    pacer = limiter(clock)
+    pacer.pause(2.5)
+    async with pacer.slot("any"):
+        pass
+    assert clock.now == pytest.approx(1_002.5)
+
+
+async def test_full_window_is_restored_after_reset_when_limit_is_known():
+    clock = FakeClock()
+    pacer = limiter(clock)
+    reset_ms = int((clock.now + 1) * 1000)
+    pacer.observe(
+        "r",
+        {
+            "X-Ratelimit-Global-Remaining": "0",
+            "X-Ratelimit-Global-Limit": "5",
+            "X-Ratelimit-Reset": str(reset_ms),
+        },
+    )
+    for _ in range(6):
+        async with pacer.slot("r"):
+            pass
+    assert len(clock.sleeps) == 1  # one wait for the reset, then 5 fresh + the probe
+
+
+def test_retry_after_prefers_the_header_then_the_reset():
+    assert retry_after_seconds({"Retry-After": "7"}, now=0) == 7
+    assert retry_after_seconds({"X-Ratelimit-Reset": "5000"}, now=2.0) == pytest.approx(3.0)
+    assert retry_after_seconds({}, now=0) is None
