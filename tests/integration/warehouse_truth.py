@@ -1,0 +1,172 @@
+"""Compare a warehouse file with the sandbox's ground truth: every record, every field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from etl.normalize.schemas import ENVIRONMENT_SECRET_FIELDS
+
+
+def _raw(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[Any, Any]:
+    return {
+        tuple(key) if isinstance(key, list) else key: orjson.loads(raw)
+        for key, raw in conn.execute(sql).fetchall()
+    }
+
+
+def warehouse_differences(db: Path, truth: Any) -> list[str]:
+    """Every way the warehouse differs from `truth` (empty when equal)."""
+    problems: list[str] = []
+
+    def compare(name: str, expected: dict[Any, Any], actual: dict[Any, Any]) -> None:
+        missing = expected.keys() - actual.keys()
+        extra = actual.keys() - expected.keys()
+        changed = [k for k in expected.keys() & actual.keys() if expected[k] != actual[k]]
+        if missing:
+            problems.append(f"{name}: {len(missing)} missing, e.g. {sorted(missing)[:3]}")
+        if extra:
+            problems.append(f"{name}: {len(extra)} unexpected, e.g. {sorted(extra)[:3]}")
+        if changed:
+            k = sorted(changed)[0]
+            problems.append(
+                f"{name}: {len(changed)} differ, e.g. {k}: {actual[k]} != {expected[k]}"
+            )
+
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        compare(
+            "projects",
+            {p["key"]: p for p in truth.projects},
+            _raw(conn, "SELECT project_key, _raw FROM projects WHERE _deleted_at IS NULL"),
+        )
+        compare(
+            "environments",
+            {
+                (p, e["key"]): {k: v for k, v in e.items() if k not in ENVIRONMENT_SECRET_FIELDS}
+                for p, envs in truth.environments.items()
+                for e in envs
+            },
+            {
+                tuple(k): v
+                for k, v in _raw(
+                    conn,
+                    "SELECT [project_key, environment_key], _raw FROM environments "
+                    "WHERE _deleted_at IS NULL",
+                ).items()
+            },
+        )
+        expected_deployments = {
+            d["id"]: d for deployments in truth.deployments.values() for d in deployments
+        }
+        compare(
+            "deployments",
+            expected_deployments,
+            _raw(conn, "SELECT deployment_id, _raw FROM deployments"),
+        )
+        expected_scope = {d["id"]: [p, e] for (p, e), ds in truth.deployments.items() for d in ds}
+        actual_scope = dict(
+            conn.execute(
+                "SELECT deployment_id, [project_key, environment_key] FROM deployments"
+            ).fetchall()
+        )
+        compare("deployment scope", expected_scope, actual_scope)
+        expected_prs = {
+            pr["id"]: pr
+            for d in expected_deployments.values()
+            for pr in d.get("pullRequests", {}).get("items", [])
+        }
+        compare(
+            "pull_requests",
+            expected_prs,
+            _raw(conn, "SELECT pull_request_id, _raw FROM pull_requests"),
+        )
+        expected_links = {
+            (d["id"], pr["id"]): True
+            for d in expected_deployments.values()
+            for pr in d.get("pullRequests", {}).get("items", [])
+        }
+        actual_links = {
+            row: True
+            for row in conn.execute(
+                "SELECT deployment_id, pull_request_id FROM deployment_pull_requests"
+            ).fetchall()
+        }
+        compare("deployment_pull_requests", expected_links, actual_links)
+        expected_refs = {
+            (d["id"], r["projectKey"], r["flagKey"]): (r["referencesAdded"], r["referencesRemoved"])
+            for d in expected_deployments.values()
+            for r in d.get("flagReferences", {}).get("items", [])
+        }
+        actual_refs = {
+            (a, b, c): (x, y)
+            for a, b, c, x, y in conn.execute(
+                "SELECT deployment_id, project_key, flag_key, references_added, "
+                "references_removed FROM deployment_flag_references"
+            ).fetchall()
+        }
+        compare("deployment_flag_references", expected_refs, actual_refs)
+        compare(
+            "release_pipelines",
+            {(p, x["key"]): x for p, xs in truth.release_pipelines.items() for x in xs},
+            {
+                tuple(k): v
+                for k, v in _raw(
+                    conn,
+                    "SELECT [project_key, pipeline_key], _raw FROM release_pipelines "
+                    "WHERE _deleted_at IS NULL",
+                ).items()
+            },
+        )
+        compare(
+            "release_progressions",
+            {
+                (p, k, x["flagKey"], x["_createdAt"]): x
+                for (p, k), xs in truth.release_progressions.items()
+                for x in xs
+            },
+            {
+                (p, k, f, c): orjson.loads(raw)
+                for p, k, f, c, raw in conn.execute(
+                    "SELECT project_key, pipeline_key, flag_key, epoch_ms(created_at), _raw "
+                    "FROM release_progressions WHERE _deleted_at IS NULL"
+                ).fetchall()
+            },
+        )
+        compare(
+            "release_policies",
+            {(p, x["_id"]): x for p, xs in truth.release_policies.items() for x in xs},
+            {
+                tuple(k): v
+                for k, v in _raw(
+                    conn,
+                    "SELECT [project_key, policy_id], _raw FROM release_policies "
+                    "WHERE _deleted_at IS NULL",
+                ).items()
+            },
+        )
+    finally:
+        conn.close()
+    return problems
+
+
+def table_fingerprint(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """All rows of the data tables, without our per-run metadata columns."""
+    from etl.normalize.schemas import TABLES
+
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        out = {}
+        for table, schema in TABLES.items():
+            if table == "release_progression_snapshots":
+                continue
+            columns = [c for c in schema if c not in ("_run_id", "_loaded_at")]
+            out[table] = conn.execute(
+                f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL"
+            ).fetchall()
+        return out
+    finally:
+        conn.close()
