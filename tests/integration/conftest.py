@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from etl.config import Settings, load_settings
-from etl.sandbox import REQUEST_LOG, Dataset, SandboxConfig, make_app
+from etl.sandbox import REQUEST_LOG, RESPONSE_HOOK, Dataset, SandboxConfig, make_app
 
 
 @dataclass
@@ -27,20 +27,24 @@ class Sandbox:
 
 
 @asynccontextmanager
-async def serve(config: SandboxConfig) -> AsyncIterator[Sandbox]:
+async def serve(config: SandboxConfig, hook: Any = None) -> AsyncIterator[Sandbox]:
     now_ms = config.now_ms or int(time.time() // 60 * 60_000)
     dataset = Dataset.generate(config.seed, config.scale, now_ms)
     app = make_app(dataset, config)
+    app[RESPONSE_HOOK] = hook
     async with TestServer(app, host="127.0.0.1") as server:
         yield Sandbox(str(server.make_url("")).rstrip("/"), dataset, app, config)
 
 
 @pytest.fixture
 def sandbox_factory() -> Callable[..., Any]:
-    """`async with sandbox_factory(scale="tiny", fault_rate=0.05) as sandbox: ...`"""
+    """`async with sandbox_factory(scale="tiny", fault_rate=0.05, hook=f) as sandbox: ...`
 
-    def factory(**knobs: Any) -> Any:
-        return serve(SandboxConfig(**{"scale": "tiny", **knobs}))
+    `hook(request, body) -> body | bytes` rewrites successful API bodies (bad input tests).
+    """
+
+    def factory(hook: Any = None, **knobs: Any) -> Any:
+        return serve(SandboxConfig(**{"scale": "tiny", **knobs}), hook)
 
     return factory
 

@@ -51,7 +51,9 @@ def test_ddl_primary_keys_match_the_upsert_keys(warehouse):
         (sql,) = warehouse.execute(
             "SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]
         ).fetchone()
-        declared = f"PRIMARY KEY({', '.join(key)})" if len(key) > 1 else f"{key[0]} VARCHAR PRIMARY KEY"
+        declared = (
+            f"PRIMARY KEY({', '.join(key)})" if len(key) > 1 else f"{key[0]} VARCHAR PRIMARY KEY"
+        )
         assert declared in sql.replace("\n", " "), table
 
 
