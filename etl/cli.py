@@ -153,6 +153,32 @@ def sync(
 
 
 @cli.command()
+@config_option
+@db_option
+@click.option("--base-url", help="API base URL.")
+@click.option(
+    "--every", "every_minutes", default=60.0, show_default=True, help="Minutes between runs."
+)
+@click.option("--runs", type=int, help="Stop after this many runs (default: run until stopped).")
+@errors_to_exit_codes
+def schedule(
+    config: Path | None,
+    db: Path | None,
+    base_url: str | None,
+    every_minutes: float,
+    runs: int | None,
+) -> None:
+    """Sync now and then every --every minutes, never overlapping; Ctrl-C stops."""
+    from etl.schedule import run_schedule
+
+    settings = build_settings(config, db=db, base_url=base_url)
+    configure_logging(settings.log.level, settings.token)
+    code = asyncio.run(run_schedule(settings, every_minutes, runs))
+    if code:
+        sys.exit(code)
+
+
+@cli.command()
 @db_option
 @click.option("--limit", default=10, show_default=True, help="How many runs to show.")
 @errors_to_exit_codes

@@ -16,7 +16,8 @@ from etl.errors import WarehouseError
 from etl.load import connect
 from etl.sync import RunReport
 
-console = Console(stderr=False)
+# Piped output (CI logs, files) gets a wide fixed width instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def print_report(report: RunReport) -> None:
