@@ -16,7 +16,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --inexact --python $(PYTHON)
 	touch $@
 
 setup: $(VENV)/.synced
@@ -35,9 +35,8 @@ lint: setup
 demo: setup
 	$(VENV)/bin/python -m etl demo
 
-bench: $(UV)
-	$(UV) sync --frozen --python $(PYTHON) --group bench
-	rm -f $(VENV)/.synced
+bench: setup
+	$(UV) sync --frozen --inexact --python $(PYTHON) --group bench
 	$(VENV)/bin/python -m bench
 
 clean:
