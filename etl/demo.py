@@ -66,5 +66,5 @@ async def run_demo(db: Path, scale: str, seed: int) -> int:
             print(conn.sql(query))
     finally:
         conn.close()
-    console.print(f"\nexplore: .venv/bin/etl sql --db {db} \"SELECT * FROM deployment_frequency\"")
+    console.print(f'\nexplore: .venv/bin/etl sql --db {db} "SELECT * FROM deployment_frequency"')
     return report.exit_code

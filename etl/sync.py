@@ -161,8 +161,10 @@ class _Run:
                 return
 
     def load_units(self, units: Sequence[Fetched]) -> None:
-        """Normalize and merge one batch (worker thread). A stream whose data is rejected is
-        left out of this and every later batch; the other streams are still committed.
+        """Normalize and merge one batch (runs in a worker thread).
+
+        A stream whose data is rejected is left out of this and every later batch; the
+        other streams of the batch are still committed.
         """
         batch = Batch(self.report.run_id, datetime.now(UTC), self.unknown)
         by_stream: dict[Stream, list[Fetched]] = defaultdict(list)
@@ -230,7 +232,10 @@ async def sync(settings: Settings) -> RunReport:
     Returns the report (also written to `etl_runs`). Raises only for problems before the
     run could be recorded (the warehouse cannot be opened or migrated).
     """
-    started = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC)
+    # Millisecond precision, like the API's timestamps: a coarser start would leave records
+    # that started earlier in the same second after the run's last window.
+    started = now.replace(microsecond=now.microsecond // 1000 * 1000)
     report = RunReport(run_id=new_run_id(started), started_at=started)
     conn = connect(settings.warehouse.path)
     try:

@@ -113,7 +113,11 @@ def advance_releases(
     now_ms: int,
     replace_pipeline: bool,
 ) -> dict[str, int]:
-    """Move progressions along, add new ones, maybe replace a pipeline, re-rank two policies."""
+    """Move progressions along, add new ones, maybe replace a pipeline, re-rank two policies.
+
+    A replaced pipeline is deleted first and its successor created last, so no progression is
+    both added and deleted, or both added and moved, within one advance.
+    """
     counts = {
         "progressions_advanced": 0,
         "progressions_completed": 0,
@@ -123,6 +127,9 @@ def advance_releases(
         "pipelines_deleted": 0,
         "policies_changed": 0,
     }
+    if replace_pipeline:
+        counts["progressions_deleted"] += _delete_pipeline(rng, releases)
+        counts["pipelines_deleted"] += 1
     for project_key in sorted(releases.pipelines):
         for pipeline in releases.pipelines[project_key]:
             pair = (project_key, pipeline["key"])
@@ -132,19 +139,16 @@ def advance_releases(
             counts["progressions_added"] += _add_progressions(
                 rng, releases, pair, pipeline, rng.randint(0, 2), previous, now_ms
             )
-    if counts["progressions_added"] == 0:
+    if replace_pipeline:
+        counts["progressions_added"] += _add_pipeline(rng, releases, environments, previous, now_ms)
+        counts["pipelines_added"] += 1
+    elif counts["progressions_added"] == 0:
         project_key = sorted(releases.pipelines)[0]
         pipeline = releases.pipelines[project_key][0]
         pair = (project_key, pipeline["key"])
         counts["progressions_added"] += _add_progressions(
             rng, releases, pair, pipeline, 1, previous, now_ms
         )
-    if replace_pipeline:
-        deleted, added = _replace_pipeline(rng, releases, environments, previous, now_ms)
-        counts["progressions_deleted"] += deleted
-        counts["progressions_added"] += added
-        counts["pipelines_deleted"] += 1
-        counts["pipelines_added"] += 1
     counts["policies_changed"] = _rerank(rng, releases)
     return counts
 
@@ -198,38 +202,41 @@ def _add_progressions(
     return count
 
 
-def _replace_pipeline(
+def _delete_pipeline(rng: random.Random, releases: Releases) -> int:
+    """Delete one non-default pipeline with its progressions; return how many went with it.
+
+    Runs before progressions move, so every deleted progression existed before this advance.
+    """
+    candidates = [
+        (project_key, pipeline)
+        for project_key in sorted(releases.pipelines)
+        for pipeline in releases.pipelines[project_key]
+        if not pipeline.get("isProjectDefault")
+    ]
+    project_key, gone = rng.choice(candidates)
+    releases.pipelines[project_key].remove(gone)
+    return len(releases.progressions.pop((project_key, gone["key"]), []))
+
+
+def _add_pipeline(
     rng: random.Random,
     releases: Releases,
     environments: dict[str, list[JSON]],
     previous: int,
     now_ms: int,
-) -> tuple[int, int]:
-    """Delete one non-default pipeline (with its progressions) and add a new one.
-
-    Returns:
-        (progressions deleted, progressions added).
-    """
+) -> int:
+    """Create a pipeline in a random project with a few new releases; return their number."""
     project_key = rng.choice(sorted(releases.pipelines))
-    pipelines = releases.pipelines[project_key]
-    removable = [p for p in pipelines if not p.get("isProjectDefault")]
-    deleted = 0
-    if removable:
-        gone = rng.choice(removable)
-        pipelines.remove(gone)
-        deleted = len(releases.progressions.pop((project_key, gone["key"]), []))
     releases.serial += 1
     base_key, name = vocab.PIPELINES[releases.serial % len(vocab.PIPELINES)]
     key = f"{base_key}-{releases.serial}"
     pipeline = generate.pipeline_rep(
         rng, key, f"{name} #{releases.serial}", environments[project_key], now_ms, is_default=False
     )
-    pipelines.append(pipeline)
-    releases.progressions[(project_key, key)] = []
-    added = _add_progressions(
+    releases.pipelines[project_key].append(pipeline)
+    return _add_progressions(
         rng, releases, (project_key, key), pipeline, rng.randint(1, 4), previous, now_ms
     )
-    return deleted, added
 
 
 def _rerank(rng: random.Random, releases: Releases) -> int:

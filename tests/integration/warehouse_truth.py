@@ -89,12 +89,12 @@ def warehouse_differences(db: Path, truth: Any) -> list[str]:
             for d in expected_deployments.values()
             for pr in d.get("pullRequests", {}).get("items", [])
         }
-        actual_links = {
-            row: True
-            for row in conn.execute(
+        actual_links = dict.fromkeys(
+            conn.execute(
                 "SELECT deployment_id, pull_request_id FROM deployment_pull_requests"
-            ).fetchall()
-        }
+            ).fetchall(),
+            True,
+        )
         compare("deployment_pull_requests", expected_links, actual_links)
         expected_refs = {
             (d["id"], r["projectKey"], r["flagKey"]): (r["referencesAdded"], r["referencesRemoved"])

@@ -27,7 +27,10 @@ async def test_headers_are_sent_with_a_large_limit_when_unlimited(api):
     second = (await api.get(PROJECTS, beta=False)).headers
     assert first["X-Ratelimit-Global-Limit"] == str(UNLIMITED)
     assert first["X-Ratelimit-Route-Limit"] == str(UNLIMITED)
-    assert int(second["X-Ratelimit-Global-Remaining"]) == int(first["X-Ratelimit-Global-Remaining"]) - 1
+    assert (
+        int(second["X-Ratelimit-Global-Remaining"])
+        == int(first["X-Ratelimit-Global-Remaining"]) - 1
+    )
     assert int(first["X-Ratelimit-Reset"]) > time.time() * 1000
 
 

@@ -68,10 +68,10 @@ def test_since_accepts_a_date_and_means_utc_midnight():
 
 
 def test_since_rejects_garbage_naming_the_flag():
-    with pytest.raises(ConfigError, match="--since: 'last tuesday'"):
+    with pytest.raises(ConfigError, match=r"--since: 'last tuesday'"):
         load_settings(None, {}, ENV, since="last tuesday")
 
 
 def test_base_url_with_credentials_is_rejected():
-    with pytest.raises(ConfigError, match="api.base_url"):
+    with pytest.raises(ConfigError, match=r"api\.base_url"):
         load_settings(None, {"api.base_url": "https://user:pw@app.launchdarkly.com"}, ENV)

@@ -59,7 +59,7 @@ def test_offset_next_stops_at_total_and_on_empty_page():
 
 
 def test_offset_limit_outside_1_to_100_is_rejected_at_construction():
-    with pytest.raises(ValueError, match="1..100"):
+    with pytest.raises(ValueError, match=r"1\.\.100"):
         OffsetPaginator("/x", {}, limit=101)
 
 
