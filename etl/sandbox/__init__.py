@@ -16,7 +16,7 @@ from etl.sandbox.app import CONFIG, DATASET, RESPONSE_HOOK, ResponseHook, make_a
 from etl.sandbox.cli import RunningSandbox, running_sandbox, sandbox_command, serve
 from etl.sandbox.config import FAULT_KINDS, SCALES, SandboxConfig
 from etl.sandbox.data import Dataset, Truth
-from etl.sandbox.generate import GO_RELEASE_METHODS, PY_RELEASE_METHODS
+from etl.sandbox.pipelines import GO_RELEASE_METHODS, PY_RELEASE_METHODS
 from etl.sandbox.requestlog import REQUEST_LOG, RequestRecord
 
 __all__ = [

@@ -260,10 +260,7 @@ async def _deployments(request: web.Request) -> web.Response:
     if after is not None and before is not None:
         reader.fail("before", "cannot be combined with after")
     reader.check()
-    if dataset.project(project_key) is None or (
-        project_key,
-        environment_key,
-    ) not in _environment_pairs(dataset):
+    if not dataset.has_environment(project_key, environment_key):
         raise ApiError.not_found()
     query = DeploymentQuery(
         project_key=project_key,
@@ -294,14 +291,6 @@ async def _deployments(request: web.Request) -> web.Response:
     return _respond(request, {"totalCount": page.total, "items": items, "_links": links})
 
 
-def _environment_pairs(dataset: Dataset) -> set[tuple[str, str]]:
-    return {
-        (project_key, env["key"])
-        for project_key, environments in dataset.environments.items()
-        for env in environments
-    }
-
-
 def _cursor(dataset: Dataset, reader: QueryReader, name: str) -> Deployment | None:
     """The deployment a cursor names; the cursor is its id, as in LaunchDarkly's example."""
     token = reader.query.get(name)
@@ -321,7 +310,7 @@ def _more(
     before: Deployment | None = None,
 ) -> bool:
     """Whether any matching deployment lies beyond `after` (older) or `before` (newer)."""
-    probe = replace(query, after=after, before=before, limit=0)
+    probe = replace(query, after=after, before=before, limit=0, count_total=False)
     return dataset.query_deployments(probe).has_more
 
 

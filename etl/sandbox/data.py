@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from etl.sandbox import evolve, generate, vocab
+from etl.sandbox import evolve, generate, pipelines, vocab
 from etl.sandbox.config import SCALES
 from etl.sandbox.records import JSON, Deployment, Progression
 from etl.sandbox.store import Releases, Store
@@ -76,6 +76,8 @@ class DeploymentQuery:
 
     `after`/`before` are the cursor deployments (keyset paging: the page starts strictly
     after / ends strictly before the cursor's sort position). Empty filter sets match all.
+    `count_total=False` skips counting the window (the page's `total` is then -1), for
+    probes that only need `has_more`.
     """
 
     project_key: str
@@ -88,6 +90,7 @@ class DeploymentQuery:
     statuses: frozenset[str] = frozenset()
     after: Deployment | None = None
     before: Deployment | None = None
+    count_total: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,7 @@ class Dataset:
         scale: str,
         now_ms: int,
         *,
-        release_methods: Sequence[str] = generate.GO_RELEASE_METHODS,
+        release_methods: Sequence[str] = pipelines.GO_RELEASE_METHODS,
     ) -> Dataset:
         """Generate the dataset for (seed, scale, now_ms).
 
@@ -155,7 +158,7 @@ class Dataset:
             scale: "tiny", "small", "medium" or "large" (see `config.SCALES`).
             now_ms: The anchor in Unix ms; deployments span the 120 days before it.
             release_methods: Release methods the policies cycle through. The default is the
-                enum of ld-openapi.json; pass `generate.PY_RELEASE_METHODS` to also serve
+                enum of ld-openapi.json; pass `pipelines.PY_RELEASE_METHODS` to also serve
                 "immediate-release" as the newer Python client allows.
         """
         plan = SCALES[scale]
@@ -175,24 +178,7 @@ class Dataset:
         per_project = plan.deployments // plan.projects
         for index, project in enumerate(projects):
             generate.generate_deployments(rng, store, project["key"], per_project, index)
-        releases = Releases()
-        for project in projects:
-            key = project["key"]
-            envs = environments[key]
-            releases.pipelines[key] = []
-            for number, (pipeline_key, name) in enumerate(vocab.PIPELINES[: plan.pipelines]):
-                created = now_ms - generate.HISTORY_MS - rng.randint(1, 200) * generate.DAY
-                pipeline = generate.pipeline_rep(
-                    rng, pipeline_key, name, envs, created, is_default=number == 0
-                )
-                releases.pipelines[key].append(pipeline)
-                count = max(1, round(plan.progressions * rng.uniform(0.8, 1.2)))
-                releases.progressions[(key, pipeline_key)] = generate.progressions(
-                    rng, pipeline, count, oldest=now_ms - generate.HISTORY_MS, newest=now_ms
-                )
-            releases.policies[key] = generate.policies(
-                rng, key, [env["key"] for env in envs], plan.policies, release_methods
-            )
+        releases = pipelines.generate_releases(rng, environments, plan, release_methods, now_ms)
         return cls(
             seed=seed,
             scale=scale,
@@ -222,7 +208,9 @@ class Dataset:
         low = bisect_left(keys, (-query.to_ms, ""))
         high = bisect_right(keys, (-query.from_ms, "~"))
         filtered = bool(query.applications or query.kinds or query.statuses)
-        if filtered:
+        if not query.count_total:
+            total = -1
+        elif filtered:
             total = sum(1 for record in records[low:high] if _matches(query, record))
         else:
             total = max(0, high - low)
@@ -287,6 +275,11 @@ class Dataset:
     def project(self, key: str) -> JSON | None:
         """The Project rep with this key, or None."""
         return next((project for project in self.projects if project["key"] == key), None)
+
+    def has_environment(self, project_key: str, environment_key: str) -> bool:
+        """Whether the project exists and has this environment."""
+        environments = self.environments.get(project_key, [])
+        return any(env["key"] == environment_key for env in environments)
 
     def pipeline(self, project_key: str, pipeline_key: str) -> JSON | None:
         """The ReleasePipeline rep, or None if the project or pipeline does not exist."""

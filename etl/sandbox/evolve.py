@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from etl.sandbox import generate, vocab
+from etl.sandbox import generate, pipelines, vocab
 from etl.sandbox.config import Scale
 from etl.sandbox.generate import DAY, MINUTE, span
 from etl.sandbox.records import JSON, Deployment, Progression
@@ -230,7 +230,7 @@ def _add_pipeline(
     releases.serial += 1
     base_key, name = vocab.PIPELINES[releases.serial % len(vocab.PIPELINES)]
     key = f"{base_key}-{releases.serial}"
-    pipeline = generate.pipeline_rep(
+    pipeline = pipelines.pipeline_rep(
         rng, key, f"{name} #{releases.serial}", environments[project_key], now_ms, is_default=False
     )
     releases.pipelines[project_key].append(pipeline)

@@ -17,7 +17,8 @@ Faults apply only to `/api/` routes, after authentication and rate limiting, cho
 seeded from the config seed (so a run's fault sequence repeats for the same request order):
 500/502/503 with a JSON error body; "drop" closes the connection with no response; "truncate"
 sends the headers with the full Content-Length, then half the body, then closes; "garble"
-sends a complete 200 whose body is the first half of the JSON.
+sends a complete 200 whose body is the first half of the JSON. Latency is added to requests
+that pass rate limiting and auth (a 429 or 401 answers at once, as a gateway would).
 """
 
 from __future__ import annotations

@@ -144,16 +144,19 @@ def test_newer_release_methods_are_available_on_request():
 # ------------------------------------------------------------------------ advance
 
 
+def without_prs(rep):
+    return {key: value for key, value in rep.items() if key != "pullRequests"}
+
+
 def diff(before, after):
     """What changed between two truths, by entity id."""
     old = {r["id"]: r for r in all_deployments(before)}
     new = {r["id"]: r for r in all_deployments(after)}
-    strip = lambda r: {k: v for k, v in r.items() if k != "pullRequests"}  # noqa: E731
     old_prs = {pr["id"]: pr for r in old.values() for pr in r["pullRequests"]["items"]}
     new_prs = {pr["id"]: pr for r in new.values() for pr in r["pullRequests"]["items"]}
     return {
         "added": [new[i] for i in new.keys() - old.keys()],
-        "changed": [i for i in old if strip(old[i]) != strip(new[i])],
+        "changed": [i for i in old if without_prs(old[i]) != without_prs(new[i])],
         "finished": [i for i in old if "endedAt" not in old[i] and "endedAt" in new[i]],
         "archived": [i for i in old if not old[i]["archived"] and new[i]["archived"]],
         "removed": old.keys() - new.keys(),
