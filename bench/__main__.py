@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import scenarios
-from bench.profile import profile_scenario
+from bench.profiling import profile_scenario
 from bench.report import print_table, write_json
 from bench.runners import Runner
 from bench.scenarios import Context, Plan
