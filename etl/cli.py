@@ -17,7 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from etl.config import Settings, Stream, load_settings
+from etl.config import Settings, Stream, load_file_settings, load_settings
 from etl.errors import ConfigError, EtlError
 from etl.logs import configure_logging
 
@@ -61,6 +61,15 @@ def _streams(values: tuple[str, ...]) -> list[str] | None:
     return names or None
 
 
+def _default_config(config: Path | None) -> Path | None:
+    return DEFAULT_CONFIG if config is None and DEFAULT_CONFIG.is_file() else config
+
+
+def warehouse_path(db: Path | None) -> Path:
+    """`--db`, else the warehouse path of `./config.toml`, else the default (no token needed)."""
+    return db or load_file_settings(_default_config(None), {}).warehouse.path
+
+
 def build_settings(
     config: Path | None,
     *,
@@ -70,20 +79,16 @@ def build_settings(
     until: str | None = None,
     streams: tuple[str, ...] = (),
     projects: tuple[str, ...] = (),
-    environ: dict[str, str] | None = None,
 ) -> Settings:
     """Settings from the config file (default `./config.toml` when present) and the flags."""
-    if config is None and DEFAULT_CONFIG.is_file():
-        config = DEFAULT_CONFIG
+    config = _default_config(config)
     overrides: dict[str, Any] = {
         "warehouse.path": str(db) if db else None,
         "api.base_url": base_url,
         "sync.streams": _streams(streams),
         "scope.projects": list(projects) or None,
     }
-    return load_settings(
-        config, overrides, os.environ if environ is None else environ, since=since, until=until
-    )
+    return load_settings(config, overrides, os.environ, since=since, until=until)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,7 +191,7 @@ def status(db: Path | None, limit: int) -> None:
     """Show the latest runs from the run ledger (etl_runs)."""
     from etl.report import print_runs
 
-    print_runs(db or build_settings(None, environ={"LD_API_TOKEN": "-"}).warehouse.path, limit)
+    print_runs(warehouse_path(db), limit)
 
 
 @cli.command()
@@ -201,7 +206,7 @@ def sql(db: Path | None, query: str, fmt: str) -> None:
     """Run a read-only SQL query against the warehouse and print the result."""
     from etl.report import run_query
 
-    run_query(db or build_settings(None, environ={"LD_API_TOKEN": "-"}).warehouse.path, query, fmt)
+    run_query(warehouse_path(db), query, fmt)
 
 
 @cli.command()

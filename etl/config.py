@@ -149,18 +149,11 @@ def _describe(error: ValidationError, source: str) -> str:
     return f"{source}: {key}: {problem}{more}"
 
 
-def load_settings(
-    path: Path | None,
-    overrides: Mapping[str, Any],
-    environ: Mapping[str, str],
-    *,
-    since: str | None = None,
-    until: str | None = None,
-) -> Settings:
-    """Read `path` (optional), apply `section.key` overrides, and take the token from `environ`.
+def load_file_settings(path: Path | None, overrides: Mapping[str, Any]) -> FileSettings:
+    """Read `path` (optional) and apply `section.key` overrides; no token needed.
 
     Raises:
-        ConfigError: naming the file, key and problem; or the missing environment variable.
+        ConfigError: naming the file, key and problem.
     """
     source = str(path) if path else "defaults"
     data: dict[str, Any] = {}
@@ -175,9 +168,25 @@ def load_settings(
         if value is not None:
             _set_dotted(data, dotted, value)
     try:
-        file_settings = FileSettings.model_validate(data)
+        return FileSettings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
+
+
+def load_settings(
+    path: Path | None,
+    overrides: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    since: str | None = None,
+    until: str | None = None,
+) -> Settings:
+    """Everything a run needs: the file and overrides, the token from `environ`, the range.
+
+    Raises:
+        ConfigError: naming the file, key and problem; or the missing environment variable.
+    """
+    file_settings = load_file_settings(path, overrides)
     token_env = file_settings.api.token_env
     token = environ.get(token_env, "").strip()
     if not token:

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import polars as pl
 
 from etl.errors import WarehouseError
 
@@ -52,46 +53,64 @@ def plan_windows(
     window: timedelta,
     force_start: bool,
 ) -> list[Window]:
-    """Decide (and record, in one transaction) the windows this run fetches."""
-    planned: list[Window] = []
+    """Decide (and record, in one transaction) the windows this run fetches.
+
+    One query reads the partitions' windows and one upsert records the new ones, whatever
+    the number of partitions and windows.
+    """
+    keys = pl.DataFrame(
+        list(partitions), schema=["project_key", "environment_key"], orient="row"
+    ).unique()
+    planned: dict[Window, None] = {}  # an ordered set
+    latest_end: dict[tuple[str, str], datetime] = {}
     conn.execute("BEGIN TRANSACTION")
     try:
+        conn.register("_partitions", keys.to_arrow())
+        rows = conn.execute(
+            "SELECT w.project_key, w.environment_key, w.from_at, w.to_at, w.done_run_id "
+            "FROM sync_windows w JOIN _partitions p USING (project_key, environment_key) "
+            "ORDER BY w.from_at"
+        ).fetchall()
+        conn.unregister("_partitions")
+        for project_key, environment_key, lo, hi, done_run_id in rows:
+            partition = (project_key, environment_key)
+            latest_end[partition] = max(hi, latest_end.get(partition, hi))
+            if done_run_id is None:
+                planned[Window(project_key, environment_key, lo, hi)] = None
+        fresh: list[Window] = []
         for project_key, environment_key in partitions:
-            key = [project_key, environment_key]
-            pending = conn.execute(
-                "SELECT from_at, to_at FROM sync_windows WHERE project_key = ? "
-                "AND environment_key = ? AND done_run_id IS NULL ORDER BY from_at",
-                key,
-            ).fetchall()
-            planned.extend(Window(project_key, environment_key, lo, hi) for lo, hi in pending)
-            (latest_end,) = conn.execute(
-                "SELECT max(to_at) FROM sync_windows WHERE project_key = ? AND environment_key = ?",
-                key,
-            ).fetchone() or (None,)
-            if force_start or latest_end is None:
+            latest = latest_end.get((project_key, environment_key))
+            if force_start or latest is None:
                 start = backfill_start
             else:
-                start = max(min(latest_end, end) - lookback, backfill_start)
+                start = max(min(latest, end) - lookback, backfill_start)
             for lo, hi in split_range(start, end, window):
-                conn.execute(
-                    "INSERT OR IGNORE INTO sync_windows "
-                    "(project_key, environment_key, from_at, to_at, planned_run_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [project_key, environment_key, lo, hi, run_id],
-                )
-                conn.execute(
-                    "UPDATE sync_windows SET done_run_id = NULL WHERE project_key = ? "
-                    "AND environment_key = ? AND from_at = ? AND to_at = ?",
-                    [project_key, environment_key, lo, hi],
-                )
-                window_ = Window(project_key, environment_key, lo, hi)
-                if window_ not in planned:
-                    planned.append(window_)
+                fresh.append(Window(project_key, environment_key, lo, hi))
+        if fresh:
+            conn.register("_fresh", _windows_frame(fresh, run_id).to_arrow())
+            conn.execute("INSERT OR REPLACE INTO sync_windows BY NAME SELECT * FROM _fresh")
+            conn.unregister("_fresh")
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         conn.execute("ROLLBACK")
         raise WarehouseError(f"planning deployment windows failed: {exc}") from None
-    return planned
+    planned.update(dict.fromkeys(fresh))
+    return list(planned)
+
+
+def _windows_frame(windows: Sequence[Window], run_id: str) -> pl.DataFrame:
+    """New windows as rows of `sync_windows`: planned by this run, not done."""
+    timestamp = pl.Datetime("us", "UTC")
+    return pl.DataFrame(
+        {
+            "project_key": [w.project_key for w in windows],
+            "environment_key": [w.environment_key for w in windows],
+            "from_at": pl.Series([w.from_at for w in windows], dtype=timestamp),
+            "to_at": pl.Series([w.to_at for w in windows], dtype=timestamp),
+            "planned_run_id": [run_id] * len(windows),
+            "done_run_id": pl.Series([None] * len(windows), dtype=pl.String),
+        }
+    )
 
 
 def start_run(

@@ -30,7 +30,7 @@ import polars as pl
 
 from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream
-from etl.errors import AuthError, DataError, EtlError, WarehouseError
+from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
 from etl.load import connect, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
@@ -254,7 +254,7 @@ async def sync(settings: Settings) -> RunReport:
         try:
             async with api:
                 await _run(run, api)
-        except (AuthError, WarehouseError, EtlError) as exc:
+        except EtlError as exc:
             report.status, report.error = "failed", str(exc)
         except (asyncio.CancelledError, KeyboardInterrupt):
             report.status, report.error = "failed", "interrupted"

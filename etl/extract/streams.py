@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from etl.client import ApiClient
 from etl.config import Settings, Stream
@@ -59,6 +60,7 @@ class StreamReader:
         self._api = api
         self._settings = settings
         self._streams = set(settings.sync.streams)
+        self._page_size = settings.sync.page_size
         self._emit = emit
         self._plan = plan
         self._fail = fail
@@ -75,6 +77,25 @@ class StreamReader:
         except EtlError as exc:
             self._fail(stream, where, exc)
 
+    async def _listing(
+        self,
+        stream: Stream,
+        scope: dict[str, str],
+        paginator: OffsetPaginator,
+        *,
+        route: str,
+        beta: bool,
+        key_fields: tuple[str, ...],
+    ) -> list[dict[str, Any]]:
+        """Read a whole offset listing and emit it as one unit that completes its scope."""
+        items, first = await read_offset_listing(
+            self._api, paginator, route=route, beta=beta, key_fields=key_fields
+        )
+        await self._emit(
+            Fetched(stream, scope, items, body=first.body, marks=(ScopeComplete(stream, scope),))
+        )
+        return items
+
     async def read_all(self) -> None:
         """Discovery, then every selected stream of every selected project, concurrently."""
         projects = await self._projects()
@@ -87,15 +108,13 @@ class StreamReader:
                 )
 
     async def _projects(self) -> list[str]:
-        items, _ = await read_offset_listing(
-            self._api,
+        items = await self._listing(
+            Stream.PROJECTS,
+            {},
             OffsetPaginator(PROJECTS, {}, DISCOVERY_LIMIT),
             route=PROJECTS,
             beta=False,
             key_fields=("key",),
-        )
-        await self._emit(
-            Fetched(Stream.PROJECTS, {}, items, marks=(ScopeComplete(Stream.PROJECTS, {}),))
         )
         keys = [str(item.get("key")) for item in items]
         wanted = self._settings.scope.projects
@@ -107,22 +126,13 @@ class StreamReader:
 
     async def _project(self, project_key: str) -> None:
         """One project's environments, then its deployments, pipelines and policies."""
-        path = ENVIRONMENTS.format(projectKey=project_key)
-        items, _ = await read_offset_listing(
-            self._api,
-            OffsetPaginator(path, {}, DISCOVERY_LIMIT),
+        items = await self._listing(
+            Stream.ENVIRONMENTS,
+            {"project_key": project_key},
+            OffsetPaginator(ENVIRONMENTS.format(projectKey=project_key), {}, DISCOVERY_LIMIT),
             route=ENVIRONMENTS,
             beta=False,
             key_fields=("key",),
-        )
-        scope = {"project_key": project_key}
-        await self._emit(
-            Fetched(
-                Stream.ENVIRONMENTS,
-                scope,
-                items,
-                marks=(ScopeComplete(Stream.ENVIRONMENTS, scope),),
-            )
         )
         environments = [str(item.get("key")) for item in items]
         wanted = self._settings.scope.environments.get(project_key)
@@ -191,22 +201,13 @@ class StreamReader:
         )
 
     async def _pipelines(self, project_key: str) -> None:
-        path = PIPELINES.format(projectKey=project_key)
-        items, _ = await read_offset_listing(
-            self._api,
-            OffsetPaginator(path, {}, self._settings.sync.page_size),
+        items = await self._listing(
+            Stream.RELEASE_PIPELINES,
+            {"project_key": project_key},
+            OffsetPaginator(PIPELINES.format(projectKey=project_key), {}, self._page_size),
             route=PIPELINES,
             beta=True,
             key_fields=("key",),
-        )
-        scope = {"project_key": project_key}
-        await self._emit(
-            Fetched(
-                Stream.RELEASE_PIPELINES,
-                scope,
-                items,
-                marks=(ScopeComplete(Stream.RELEASE_PIPELINES, scope),),
-            )
         )
         if Stream.RELEASE_PROGRESSIONS not in self._streams:
             return
@@ -221,23 +222,15 @@ class StreamReader:
                 )
 
     async def _progressions(self, project_key: str, pipeline_key: str) -> None:
+        # The first page's body carries the `phases` summary the normalizer names phases from.
         path = PROGRESSIONS.format(projectKey=project_key, pipelineKey=pipeline_key)
-        items, first = await read_offset_listing(
-            self._api,
-            OffsetPaginator(path, {}, self._settings.sync.page_size),
+        await self._listing(
+            Stream.RELEASE_PROGRESSIONS,
+            {"project_key": project_key, "pipeline_key": pipeline_key},
+            OffsetPaginator(path, {}, self._page_size),
             route=PROGRESSIONS,
             beta=True,
             key_fields=("flagKey", "_createdAt"),
-        )
-        scope = {"project_key": project_key, "pipeline_key": pipeline_key}
-        await self._emit(
-            Fetched(
-                Stream.RELEASE_PROGRESSIONS,
-                scope,
-                items,
-                body=first.body,
-                marks=(ScopeComplete(Stream.RELEASE_PROGRESSIONS, scope),),
-            )
         )
 
     async def _policies(self, project_key: str) -> None:

@@ -20,18 +20,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from etl.normalize import schemas
-from etl.normalize.frame import (
-    Batch,
-    decode,
-    dump,
-    metadata_columns,
-    raw_frame,
-    require,
-    utc_ms,
-)
+from etl.normalize.frame import Batch, decode_units, dump, require, utc_ms
 from etl.records import Fetched
-
-STREAM = "deployments"
 
 
 def _flag_references(frame: pl.DataFrame, owner: str) -> pl.DataFrame:
@@ -55,15 +45,14 @@ def _flag_references(frame: pl.DataFrame, owner: str) -> pl.DataFrame:
 
 def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Flatten deployments, their pull requests, links and flag references."""
-    items = [item for unit in units for item in unit.items]
-    batch.unknown.note(STREAM, items, schemas.DEPLOYMENT_KNOWN)
-    pr_items = [pr for item in items for pr in (item.get("pullRequests") or {}).get("items", ())]
+    frame = decode_units(units, batch, schemas.DEPLOYMENTS)
+    pr_items = [
+        pr
+        for unit in units
+        for item in unit.items
+        for pr in (item.get("pullRequests") or {}).get("items", ())
+    ]
     batch.unknown.note("deployments.pullRequests", pr_items, schemas.PULL_REQUEST_KNOWN)
-
-    raw = raw_frame(units, ["project_key"])
-    frame = decode(raw, schemas.DEPLOYMENT, STREAM, "id")
-    require(frame, STREAM, "id", schemas.DEPLOYMENT_REQUIRED)
-    frame = frame.with_columns(metadata_columns(batch))
     stages = pl.col("leadTimeStages").struct
     deployments = frame.select(
         pl.col("id").alias("deployment_id"),

@@ -16,17 +16,13 @@ from collections.abc import Sequence
 import polars as pl
 
 from etl.normalize import schemas
-from etl.normalize.frame import Batch, decode, dump, metadata_columns, raw_frame, require
+from etl.normalize.frame import Batch, decode_units, dump
 from etl.records import Fetched
 
 
 def normalize_projects(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Projects, one row each."""
-    items = [item for unit in units for item in unit.items]
-    batch.unknown.note("projects", items, schemas.PROJECT_KNOWN)
-    frame = decode(raw_frame(units, []), schemas.PROJECT, "projects", "key")
-    require(frame, "projects", "key", ["_id", "key", "name"])
-    projects = frame.with_columns(metadata_columns(batch)).select(
+    projects = decode_units(units, batch, schemas.PROJECTS).select(
         pl.col("key").alias("project_key"),
         pl.col("_id").alias("project_id"),
         "name",
@@ -47,15 +43,13 @@ def normalize_projects(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.D
 
 def normalize_environments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Environments of each project, without their SDK keys."""
-    items = [item for unit in units for item in unit.items]
-    batch.unknown.note("environments", items, schemas.ENVIRONMENT_KNOWN)
     secrets = schemas.ENVIRONMENT_SECRET_FIELDS
-    raws = [dump({k: v for k, v in item.items() if k not in secrets}) for item in items]
-    frame = decode(
-        raw_frame(units, ["project_key"], raws), schemas.ENVIRONMENT, "environments", "key"
-    )
-    require(frame, "environments", "key", ["_id", "key", "name"])
-    environments = frame.with_columns(metadata_columns(batch)).select(
+    raws = [
+        dump({k: v for k, v in item.items() if k not in secrets})
+        for unit in units
+        for item in unit.items
+    ]
+    environments = decode_units(units, batch, schemas.ENVIRONMENTS, raws).select(
         "project_key",
         pl.col("key").alias("environment_key"),
         pl.col("_id").alias("environment_id"),

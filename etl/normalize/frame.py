@@ -12,6 +12,7 @@ import orjson
 import polars as pl
 
 from etl.errors import DataError
+from etl.normalize.schemas import RecordSpec
 from etl.records import Fetched
 
 log = logging.getLogger(__name__)
@@ -146,3 +147,17 @@ def json_list(column: pl.Expr) -> pl.Expr:
     return pl.concat_str(
         pl.lit("["), column.list.eval(pl.element().struct.json_encode()).list.join(","), pl.lit("]")
     )
+
+
+def decode_units(
+    units: Sequence[Fetched], batch: Batch, spec: RecordSpec, raws: list[str] | None = None
+) -> pl.DataFrame:
+    """The steps every stream shares: report unknown fields, decode, check, stamp the run.
+
+    Returns one row per record: context columns, `_raw`, the decoded fields (API names),
+    `_run_id` and `_loaded_at`. `raws` replaces the records' JSON (environments drop secrets).
+    """
+    batch.unknown.note(spec.stream, (item for unit in units for item in unit.items), spec.known)
+    frame = decode(raw_frame(units, spec.context, raws), spec.dtype, spec.stream, spec.id_field)
+    require(frame, spec.stream, spec.id_field, spec.required)
+    return frame.with_columns(metadata_columns(batch))

@@ -17,27 +17,13 @@ from collections.abc import Sequence
 import polars as pl
 
 from etl.normalize import schemas
-from etl.normalize.frame import (
-    Batch,
-    decode,
-    json_list,
-    metadata_columns,
-    raw_frame,
-    require,
-    utc_ms,
-)
+from etl.normalize.frame import Batch, decode_units, json_list, utc_ms
 from etl.records import Fetched
 
 
 def normalize_pipelines(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Pipelines, and their ordered phases with the environments each phase targets."""
-    items = [item for unit in units for item in unit.items]
-    batch.unknown.note("release_pipelines", items, schemas.RELEASE_PIPELINE_KNOWN)
-    frame = decode(
-        raw_frame(units, ["project_key"]), schemas.RELEASE_PIPELINE, "release_pipelines", "key"
-    )
-    require(frame, "release_pipelines", "key", ["key", "name", "createdAt", "phases"])
-    frame = frame.with_columns(metadata_columns(batch)).unique(
+    frame = decode_units(units, batch, schemas.RELEASE_PIPELINES).unique(
         ["project_key", "key"], keep="last", maintain_order=True
     )
     pipelines = frame.select(
@@ -108,17 +94,8 @@ def _phase_names(units: Sequence[Fetched]) -> pl.DataFrame:
 
 def normalize_progressions(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Current progressions, plus this run's snapshot of each (for time-in-phase history)."""
-    items = [item for unit in units for item in unit.items]
-    batch.unknown.note("release_progressions", items, schemas.RELEASE_PROGRESSION_KNOWN)
-    frame = decode(
-        raw_frame(units, ["project_key", "pipeline_key"]),
-        schemas.RELEASE_PROGRESSION,
-        "release_progressions",
-        "flagKey",
-    )
-    require(frame, "release_progressions", "flagKey", ["flagKey", "_createdAt"])
     frame = (
-        frame.with_columns(metadata_columns(batch))
+        decode_units(units, batch, schemas.RELEASE_PROGRESSIONS)
         .join(_phase_names(units), on=["project_key", "pipeline_key", "activePhaseId"], how="left")
         .unique(["project_key", "pipeline_key", "flagKey", "_createdAt"], keep="last",
                 maintain_order=True)
@@ -163,16 +140,11 @@ def normalize_progressions(units: Sequence[Fetched], batch: Batch) -> dict[str, 
 
 def normalize_policies(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Release policies with their scope arrays and stages kept as typed lists."""
-    items = [item for unit in units for item in unit.items]
-    batch.unknown.note("release_policies", items, schemas.RELEASE_POLICY_KNOWN)
-    frame = decode(
-        raw_frame(units, ["project_key"]), schemas.RELEASE_POLICY, "release_policies", "_id"
-    )
-    require(frame, "release_policies", "_id", ["_id", "key", "name", "rank", "releaseMethod"])
+    frame = decode_units(units, batch, schemas.RELEASE_POLICIES)
     guarded = pl.col("guardedReleaseConfig").struct
     progressive = pl.col("progressiveReleaseConfig").struct
     stages = pl.coalesce(guarded.field("stages"), progressive.field("stages"))
-    policies = frame.with_columns(metadata_columns(batch)).select(
+    policies = frame.select(
         "project_key",
         pl.col("_id").alias("policy_id"),
         pl.col("key").alias("policy_key"),

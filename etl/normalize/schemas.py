@@ -7,7 +7,31 @@ Output schemas must equal the DDL in `sql/migrations` (a test compares them).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSpec:
+    """How one stream's records are decoded and checked.
+
+    Attributes:
+        stream: name used in messages (`deployments`, …).
+        dtype: the record's explicit Polars dtype (fields outside it stay in `_raw`).
+        known: every top-level field we expect; others are reported once per run.
+        required: fields the API marks required; a record without one is rejected by name.
+        id_field: the field that names a record in error messages.
+        context: scope columns added beside the record (`project_key`, …).
+    """
+
+    stream: str
+    dtype: pl.Struct
+    known: frozenset[str]
+    required: tuple[str, ...]
+    id_field: str
+    context: tuple[str, ...]
+
 
 S = pl.String()
 I = pl.Int64()  # noqa: E741 - one-letter aliases keep the schema tables readable
@@ -76,12 +100,18 @@ DEPLOYMENT = pl.Struct(
         "leadTimeStages": LEAD_TIME_STAGES,
     }
 )
-DEPLOYMENT_KNOWN = {*DEPLOYMENT.to_schema(), "metadata"}
-DEPLOYMENT_REQUIRED = [
-    "id", "applicationKey", "applicationVersion", "startedAt", "status", "kind", "active",
-    "archived", "environmentKey", "numberOfContributors", "numberOfPullRequests", "linesAdded",
-    "linesDeleted", "leadTime",
-]  # fmt: skip
+DEPLOYMENTS = RecordSpec(
+    "deployments",
+    DEPLOYMENT,
+    frozenset({*DEPLOYMENT.to_schema(), "metadata"}),
+    (
+        "id", "applicationKey", "applicationVersion", "startedAt", "status", "kind", "active",
+        "archived", "environmentKey", "numberOfContributors", "numberOfPullRequests",
+        "linesAdded", "linesDeleted", "leadTime",
+    ),
+    "id",
+    ("project_key",),
+)  # fmt: skip
 PULL_REQUEST_REQUIRED = [
     "id", "externalId", "title", "status", "author", "createTime", "baseCommitKey",
     "headCommitKey", "filesChanged", "linesAdded", "linesDeleted", "url",
@@ -97,8 +127,15 @@ PROJECT = pl.Struct(
         "defaultReleasePipelineKey": S,
     }
 )
-PROJECT_KNOWN = {*PROJECT.to_schema(), "_links", "_access", "defaultClientSideAvailability",
-                 "environments"}  # fmt: skip
+PROJECTS = RecordSpec(
+    "projects",
+    PROJECT,
+    frozenset({*PROJECT.to_schema(), "_links", "_access", "defaultClientSideAvailability",
+               "environments"}),
+    ("_id", "key", "name"),
+    "key",
+    (),
+)  # fmt: skip
 
 ENVIRONMENT = pl.Struct(
     {
@@ -115,8 +152,15 @@ ENVIRONMENT = pl.Struct(
         "confirmChanges": B,
     }
 )
-ENVIRONMENT_KNOWN = {*ENVIRONMENT.to_schema(), "_links", "_access", "apiKey", "mobileKey",
-                     "approvalSettings", "resourceApprovalSettings"}  # fmt: skip
+ENVIRONMENTS = RecordSpec(
+    "environments",
+    ENVIRONMENT,
+    frozenset({*ENVIRONMENT.to_schema(), "_links", "_access", "apiKey", "mobileKey",
+               "approvalSettings", "resourceApprovalSettings"}),
+    ("_id", "key", "name"),
+    "key",
+    ("project_key",),
+)  # fmt: skip
 # SDK and mobile keys are secrets of the customer's apps: never stored, not even in _raw.
 ENVIRONMENT_SECRET_FIELDS = ("apiKey", "mobileKey")
 
@@ -157,7 +201,14 @@ RELEASE_PIPELINE = pl.Struct(
         "phases": pl.List(PHASE),
     }
 )
-RELEASE_PIPELINE_KNOWN = {*RELEASE_PIPELINE.to_schema(), "_access"}
+RELEASE_PIPELINES = RecordSpec(
+    "release_pipelines",
+    RELEASE_PIPELINE,
+    frozenset({*RELEASE_PIPELINE.to_schema(), "_access"}),
+    ("key", "name", "createdAt", "phases"),
+    "key",
+    ("project_key",),
+)
 
 RELEASE_PROGRESSION = pl.Struct(
     {
@@ -168,7 +219,14 @@ RELEASE_PROGRESSION = pl.Struct(
         "activePhaseStatus": S,
     }
 )
-RELEASE_PROGRESSION_KNOWN = {*RELEASE_PROGRESSION.to_schema(), "_links"}
+RELEASE_PROGRESSIONS = RecordSpec(
+    "release_progressions",
+    RELEASE_PROGRESSION,
+    frozenset({*RELEASE_PROGRESSION.to_schema(), "_links"}),
+    ("flagKey", "_createdAt"),
+    "flagKey",
+    ("project_key", "pipeline_key"),
+)
 
 POLICY_STAGE = pl.Struct({"allocation": I, "durationMillis": I})
 RELEASE_POLICY = pl.Struct(
@@ -194,7 +252,14 @@ RELEASE_POLICY = pl.Struct(
         ),
     }
 )
-RELEASE_POLICY_KNOWN = {*RELEASE_POLICY.to_schema(), "_access"}
+RELEASE_POLICIES = RecordSpec(
+    "release_policies",
+    RELEASE_POLICY,
+    frozenset({*RELEASE_POLICY.to_schema(), "_access"}),
+    ("_id", "key", "name", "rank", "releaseMethod"),
+    "_id",
+    ("project_key",),
+)
 
 # ---- output: warehouse tables -------------------------------------------------------------
 
