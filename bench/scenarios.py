@@ -97,6 +97,24 @@ class Context:
     def record(self, key: str, results: list[RunResult]) -> None:
         self.runs.setdefault(key, []).extend(result.as_json() for result in results)
 
+    def repeat_runs(
+        self, key: str, label: str, run: Callable[[], RunResult], *, sandbox: Sandbox | None = None
+    ) -> list[RunResult]:
+        """`repeat` one measured run per round, each logged as `label #n`.
+
+        With `sandbox`, every run starts at the beginning of a rate-limit window, so runs
+        are comparable with the pages ÷ rate bound.
+        """
+
+        def once(index: int) -> RunResult:
+            if sandbox is not None:
+                sandbox.wait_for_window()
+            result = run()
+            self.describe(f"{label} #{index + 1}", result)
+            return result
+
+        return self.repeat(key, once)
+
     def describe(self, label: str, result: RunResult) -> None:
         state = "ok" if result.ok else f"[red]{result.error}[/]"
         self.log(
@@ -136,21 +154,12 @@ def rate_limited(ctx: Context) -> None:
     ctx.log(f"[bold]rate-limited[/]: {setting}")
     sandbox = ctx.sandbox(plan.rate_scale, rate=rate, rate_window_s=window)
     try:
-
-        def ours(index: int) -> RunResult:
-            sandbox.wait_for_window()
-            result = ctx.runner.etl_sync(sandbox, UNTHROTTLED)
-            ctx.describe(f"ours #{index + 1}", result)
-            return result
-
-        def peer(index: int) -> RunResult:
-            sandbox.wait_for_window()
-            result = ctx.runner.dlt_peer(sandbox)
-            ctx.describe(f"dlt  #{index + 1}", result)
-            return result
-
-        our_runs = ctx.repeat("rate", ours)
-        dlt_runs = ctx.repeat("rate-peer", peer)
+        our_runs = ctx.repeat_runs(
+            "rate", "ours", lambda: ctx.runner.etl_sync(sandbox, UNTHROTTLED), sandbox=sandbox
+        )
+        dlt_runs = ctx.repeat_runs(
+            "rate-peer", "dlt ", lambda: ctx.runner.dlt_peer(sandbox), sandbox=sandbox
+        )
     finally:
         sandbox.stop()
     ld_runs: list[RunResult] = []
@@ -159,14 +168,12 @@ def rate_limited(ctx: Context) -> None:
         ctx.log(f"  and with LaunchDarkly's {ld_window:g} s windows")
         sandbox = ctx.sandbox(plan.rate_scale, rate=rate, rate_window_s=ld_window)
         try:
-
-            def ld(index: int) -> RunResult:
-                sandbox.wait_for_window()
-                result = ctx.runner.etl_sync(sandbox, UNTHROTTLED)
-                ctx.describe(f"ours, {ld_window:g} s windows #{index + 1}", result)
-                return result
-
-            ld_runs = ctx.repeat("rate-ld", ld)
+            ld_runs = ctx.repeat_runs(
+                "rate-ld",
+                f"ours, {ld_window:g} s windows",
+                lambda: ctx.runner.etl_sync(sandbox, UNTHROTTLED),
+                sandbox=sandbox,
+            )
         finally:
             sandbox.stop()
     ctx.record("rate-limited/ours", our_runs)
@@ -266,13 +273,7 @@ def latency_bound(ctx: Context) -> None:
     sandbox = ctx.sandbox(plan.latency_scale, latency_ms=plan.latency_ms)
     config = EtlConfig(requests_per_second=1000.0, max_in_flight=in_flight)
     try:
-
-        def ours(index: int) -> RunResult:
-            result = ctx.runner.etl_sync(sandbox, config)
-            ctx.describe(f"ours #{index + 1}", result)
-            return result
-
-        runs = ctx.repeat("latency", ours)
+        runs = ctx.repeat_runs("latency", "ours", lambda: ctx.runner.etl_sync(sandbox, config))
     finally:
         sandbox.stop()
     ctx.record("latency-bound/ours", runs)
@@ -306,13 +307,7 @@ def cpu_bound(ctx: Context) -> None:
     sandbox = ctx.sandbox(plan.cpu_scale)
     try:
         truth = sandbox.counts()
-
-        def ours(index: int) -> RunResult:
-            result = ctx.runner.etl_sync(sandbox, UNTHROTTLED)
-            ctx.describe(f"ours #{index + 1}", result)
-            return result
-
-        runs = ctx.repeat("cpu", ours)
+        runs = ctx.repeat_runs("cpu", "ours", lambda: ctx.runner.etl_sync(sandbox, UNTHROTTLED))
         ctx.log("  capturing deployment pages for the normalize/load figures")
         started = time.perf_counter()
         pages = capture_deployment_pages(sandbox.url, ctx.token)
@@ -497,13 +492,11 @@ def memory(ctx: Context, scales: tuple[str, ...] = ("small", "medium", "large"))
         ctx.log(f"[bold]memory[/]: {scale}")
         sandbox = ctx.sandbox(scale)
         try:
-
-            def ours(index: int, sandbox: Sandbox = sandbox, scale: str = scale) -> RunResult:
-                result = ctx.runner.etl_sync(sandbox, UNTHROTTLED)
-                ctx.describe(f"{scale} #{index + 1}", result)
-                return result
-
-            runs = ctx.repeat("memory", ours)
+            runs = ctx.repeat_runs(
+                "memory",
+                scale,
+                lambda sandbox=sandbox: ctx.runner.etl_sync(sandbox, UNTHROTTLED),
+            )
         finally:
             sandbox.stop()
         ctx.record(f"memory/{scale}", runs)
