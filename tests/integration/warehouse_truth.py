@@ -50,14 +50,11 @@ def warehouse_differences(db: Path, truth: Any) -> list[str]:
                 for p, envs in truth.environments.items()
                 for e in envs
             },
-            {
-                tuple(k): v
-                for k, v in _raw(
-                    conn,
-                    "SELECT [project_key, environment_key], _raw FROM environments "
-                    "WHERE _deleted_at IS NULL",
-                ).items()
-            },
+            _raw(
+                conn,
+                "SELECT [project_key, environment_key], _raw FROM environments "
+                "WHERE _deleted_at IS NULL",
+            ),
         )
         expected_deployments = {
             d["id"]: d for deployments in truth.deployments.values() for d in deployments
@@ -112,14 +109,11 @@ def warehouse_differences(db: Path, truth: Any) -> list[str]:
         compare(
             "release_pipelines",
             {(p, x["key"]): x for p, xs in truth.release_pipelines.items() for x in xs},
-            {
-                tuple(k): v
-                for k, v in _raw(
-                    conn,
-                    "SELECT [project_key, pipeline_key], _raw FROM release_pipelines "
-                    "WHERE _deleted_at IS NULL",
-                ).items()
-            },
+            _raw(
+                conn,
+                "SELECT [project_key, pipeline_key], _raw FROM release_pipelines "
+                "WHERE _deleted_at IS NULL",
+            ),
         )
         compare(
             "release_progressions",
@@ -139,14 +133,11 @@ def warehouse_differences(db: Path, truth: Any) -> list[str]:
         compare(
             "release_policies",
             {(p, x["_id"]): x for p, xs in truth.release_policies.items() for x in xs},
-            {
-                tuple(k): v
-                for k, v in _raw(
-                    conn,
-                    "SELECT [project_key, policy_id], _raw FROM release_policies "
-                    "WHERE _deleted_at IS NULL",
-                ).items()
-            },
+            _raw(
+                conn,
+                "SELECT [project_key, policy_id], _raw FROM release_policies "
+                "WHERE _deleted_at IS NULL",
+            ),
         )
     finally:
         conn.close()
