@@ -88,6 +88,10 @@ class WarehouseSettings(_Section):
     """`[warehouse]`: the DuckDB file."""
 
     path: Path = Path("warehouse.duckdb")
+    # DuckDB checkpoints when its write-ahead log passes this size. Its default (16 MB) is
+    # passed by almost every batch, and a checkpoint per batch cost ~30% of a large sync;
+    # the log's size also bounds the memory it holds, so it is not unlimited.
+    checkpoint_threshold: str = Field("128MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
 
 
 class LogSettings(_Section):

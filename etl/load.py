@@ -59,12 +59,17 @@ def _ident(name: str) -> str:
     return name
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path, *, read_only: bool = False, checkpoint_threshold: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError."""
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if checkpoint_threshold:
+        config["checkpoint_threshold"] = checkpoint_threshold
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseError(

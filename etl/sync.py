@@ -237,7 +237,9 @@ async def sync(settings: Settings) -> RunReport:
     # that started earlier in the same second after the run's last window.
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)
     report = RunReport(run_id=new_run_id(started), started_at=started)
-    conn = connect(settings.warehouse.path)
+    conn = connect(
+        settings.warehouse.path, checkpoint_threshold=settings.warehouse.checkpoint_threshold
+    )
     try:
         migrate(conn)
         start_run(conn, report.run_id, started, run_options(settings))

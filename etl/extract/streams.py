@@ -61,6 +61,10 @@ class StreamReader:
         self._settings = settings
         self._streams = set(settings.sync.streams)
         self._page_size = settings.sync.page_size
+        # Each running chain may hold one fetched page while it waits for the loader's queue,
+        # so memory is bounded only if the number of running chains is: twice the requests
+        # in flight keeps the connection pool busy while a chain hands its page over.
+        self._chains = asyncio.Semaphore(2 * settings.limits.max_in_flight)
         self._emit = emit
         self._plan = plan
         self._fail = fail
@@ -192,13 +196,14 @@ class StreamReader:
                 Fetched(Stream.DEPLOYMENTS, context, page.items, marks=(done,) if last else ())
             )
 
-        await run_cursor_chain(
-            self._api,
-            CursorPaginator(DEPLOYMENTS, params),
-            route=DEPLOYMENTS,
-            beta=True,
-            on_page=on_page,
-        )
+        async with self._chains:
+            await run_cursor_chain(
+                self._api,
+                CursorPaginator(DEPLOYMENTS, params),
+                route=DEPLOYMENTS,
+                beta=True,
+                on_page=on_page,
+            )
 
     async def _pipelines(self, project_key: str) -> None:
         items = await self._listing(
@@ -224,14 +229,15 @@ class StreamReader:
     async def _progressions(self, project_key: str, pipeline_key: str) -> None:
         # The first page's body carries the `phases` summary the normalizer names phases from.
         path = PROGRESSIONS.format(projectKey=project_key, pipelineKey=pipeline_key)
-        await self._listing(
-            Stream.RELEASE_PROGRESSIONS,
-            {"project_key": project_key, "pipeline_key": pipeline_key},
-            OffsetPaginator(path, {}, self._page_size),
-            route=PROGRESSIONS,
-            beta=True,
-            key_fields=("flagKey", "_createdAt"),
-        )
+        async with self._chains:
+            await self._listing(
+                Stream.RELEASE_PROGRESSIONS,
+                {"project_key": project_key, "pipeline_key": pipeline_key},
+                OffsetPaginator(path, {}, self._page_size),
+                route=PROGRESSIONS,
+                beta=True,
+                key_fields=("flagKey", "_createdAt"),
+            )
 
     async def _policies(self, project_key: str) -> None:
         page = await self._api.get_page(

@@ -75,3 +75,8 @@ def test_since_rejects_garbage_naming_the_flag():
 def test_base_url_with_credentials_is_rejected():
     with pytest.raises(ConfigError, match=r"api\.base_url"):
         load_settings(None, {"api.base_url": "https://user:pw@app.launchdarkly.com"}, ENV)
+
+
+def test_checkpoint_threshold_must_be_a_size():
+    with pytest.raises(ConfigError, match=r"warehouse\.checkpoint_threshold"):
+        load_settings(None, {"warehouse.checkpoint_threshold": "lots"}, ENV)
