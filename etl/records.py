@@ -47,3 +47,11 @@ class Fetched:
     items: list[dict[str, Any]]
     body: Mapping[str, Any] = field(default_factory=dict)
     marks: tuple[Mark, ...] = ()
+
+
+class StreamRejected(Exception):
+    """Raised by `emit` once the loader has rejected a stream's data.
+
+    The partition that gets it stops quietly (its failure is already reported); every other
+    partition and stream goes on.
+    """

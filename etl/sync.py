@@ -35,7 +35,7 @@ from etl.extract.streams import StreamReader
 from etl.load import connect, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.ratelimit import RateLimiter
-from etl.records import Fetched, Mark
+from etl.records import Fetched, Mark, StreamRejected
 from etl.state import Window, finish_run, plan_windows, start_run
 
 log = logging.getLogger(__name__)
@@ -88,10 +88,6 @@ class _Done:
     """Sentinel: extraction finished."""
 
 
-class _StreamStopped(Exception):
-    """A chain of a stream whose data was rejected stops quietly."""
-
-
 class _Run:
     """The state of one run: queue, reports, and the warehouse connection."""
 
@@ -115,7 +111,7 @@ class _Run:
 
     async def emit(self, unit: Fetched) -> None:
         if unit.stream in self.rejected:
-            raise _StreamStopped
+            raise StreamRejected
         await self.queue.put(unit)
 
     async def plan(self, project_key: str, environments: Sequence[str]) -> list[Window]:
@@ -202,10 +198,7 @@ async def _run(run: _Run, api: ApiClient) -> None:
     reader = StreamReader(api, run.settings, emit=run.emit, plan=run.plan, fail=run.fail)
 
     async def extract() -> None:
-        try:
-            await reader.read_all()
-        except* _StreamStopped:
-            pass
+        await reader.read_all()
         await run.queue.put(_Done())
 
     try:

@@ -22,7 +22,7 @@ from etl.config import Settings, Stream
 from etl.errors import AuthError, EtlError, FatalApiError
 from etl.extract.chains import read_offset_listing, run_cursor_chain
 from etl.paginate import CursorPaginator, OffsetPaginator, Page, PageRequest
-from etl.records import Fetched, ScopeComplete, WindowDone
+from etl.records import Fetched, ScopeComplete, StreamRejected, WindowDone
 from etl.state import Window
 
 PROJECTS = "/api/v2/projects"
@@ -80,6 +80,8 @@ class StreamReader:
             raise
         except EtlError as exc:
             self._fail(stream, where, exc)
+        except StreamRejected:
+            pass
 
     async def _listing(
         self,

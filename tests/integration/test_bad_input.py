@@ -7,7 +7,7 @@ from typing import Any
 import duckdb
 
 from etl.sync import sync
-from tests.integration.warehouse_truth import table_fingerprint
+from tests.integration.warehouse_truth import table_fingerprint, warehouse_differences
 
 DEPLOYMENTS = "/api/v2/engineering-insights/deployments"
 
@@ -108,3 +108,17 @@ async def test_bad_run_loses_nothing_already_loaded(sandbox_factory, settings_fo
     after = table_fingerprint(settings.warehouse.path)
     assert after["deployments"] == before["deployments"]
     assert count(settings.warehouse.path, "deployments") > 0
+
+
+async def test_rejected_stream_does_not_stop_the_other_streams(sandbox_factory, settings_for):
+    # Latency and two requests in flight keep the other streams running when the first
+    # deployments batch is rejected.
+    async with sandbox_factory(
+        scale="small", latency_ms=30, hook=first_item(lambda d: d.pop("applicationKey"))
+    ) as sandbox:
+        settings = settings_for(sandbox, **{"sync.batch_records": 100, "limits.max_in_flight": 2})
+        report = await sync(settings)
+    truth = sandbox.dataset.truth()
+    assert report.streams["deployments"].status == "failed"
+    problems = warehouse_differences(settings.warehouse.path, truth)
+    assert [p for p in problems if not p.startswith(("deployment", "pull_request"))] == []

@@ -42,12 +42,13 @@ async def test_sigkill_mid_run_then_rerun_equals_truth(sandbox_factory, tmp_path
     config = tmp_path / "config.toml"
     config.write_text(CONFIG)
     db = tmp_path / "warehouse.duckdb"
-    async with sandbox_factory(scale="medium", latency_ms=3) as sandbox:
+    # Latency keeps a run well past the latest kill (4.5 s), so every kill lands mid-run.
+    async with sandbox_factory(scale="medium", latency_ms=40) as sandbox:
         env = {**os.environ, "LD_API_TOKEN": sandbox.config.token}
         args = ["sync", "--config", str(config), "--db", str(db), "--base-url", sandbox.url, "-q"]
         kills = 0
         for _ in range(3):
-            if await run_cli(args, env, kill_after=rng.uniform(2.0, 5.0)) is None:
+            if await run_cli(args, env, kill_after=rng.uniform(2.5, 4.5)) is None:
                 kills += 1
         assert kills >= 1, "no run was killed mid-way; the test proved nothing"
         assert await run_cli(args, env, kill_after=None) == 0
