@@ -20,20 +20,38 @@ window_days = 30
 batch_records = 1000
 """
 
+DEPLOYMENTS_PATH = "/api/v2/engineering-insights/deployments"
 
-async def run_cli(args: list[str], env: dict[str, str], kill_after: float | None) -> int | None:
+
+def deployment_pages_served(sandbox) -> int:
+    return sum(1 for record in sandbox.requests if record.path == DEPLOYMENTS_PATH)
+
+
+async def run_cli(args: list[str], env: dict[str, str]) -> int:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "etl", *args,
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    if kill_after is None:
-        return await process.wait()
-    try:
-        return await asyncio.wait_for(process.wait(), kill_after)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return None
+    return await process.wait()
+
+
+async def run_cli_killed_after(args: list[str], env: dict[str, str], sandbox, pages: int) -> None:
+    """Run `etl sync` and SIGKILL it once the sandbox has served it `pages` deployment pages.
+
+    The moment is tied to the run's progress, not to a wall clock, so the kill always lands
+    mid-run (the run still needs more pages) however fast the machine is: extraction, a
+    batch's normalization or its commit may be under way.
+    """
+    served_before = deployment_pages_served(sandbox)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "etl", *args,
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    while deployment_pages_served(sandbox) - served_before < pages:
+        assert process.returncode is None, "the run ended before the kill: it proved nothing"
+        await asyncio.sleep(0.005)
+    process.kill()
+    await process.wait()
 
 
 @pytest.mark.slow
@@ -42,19 +60,14 @@ async def test_sigkill_mid_run_then_rerun_equals_truth(sandbox_factory, tmp_path
     config = tmp_path / "config.toml"
     config.write_text(CONFIG)
     db = tmp_path / "warehouse.duckdb"
-    # Latency keeps a run well past the latest kill (4.5 s), so every kill lands mid-run.
-    async with sandbox_factory(scale="medium", latency_ms=40) as sandbox:
+    async with sandbox_factory(scale="medium", latency_ms=10) as sandbox:
         env = {**os.environ, "LD_API_TOKEN": sandbox.config.token}
         args = ["sync", "--config", str(config), "--db", str(db), "--base-url", sandbox.url, "-q"]
-        kills = 0
-        for _ in range(3):
-            if await run_cli(args, env, kill_after=rng.uniform(2.5, 4.5)) is None:
-                kills += 1
-        assert kills >= 1, "no run was killed mid-way; the test proved nothing"
-        assert await run_cli(args, env, kill_after=None) == 0
+        kills = 3
+        for _ in range(kills):
+            await run_cli_killed_after(args, env, sandbox, pages=rng.randint(5, 30))
+        assert await run_cli(args, env) == 0
         assert warehouse_differences(db, sandbox.dataset.truth()) == []
     with duckdb.connect(str(db), read_only=True) as conn:
         rows = conn.execute("SELECT status FROM etl_runs ORDER BY started_at").fetchall()
-    statuses = [status for (status,) in rows]
-    assert statuses.count("abandoned") == kills
-    assert statuses[-1] == "succeeded"
+    assert [status for (status,) in rows] == ["abandoned"] * kills + ["succeeded"]
