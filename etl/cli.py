@@ -162,9 +162,18 @@ def sync(
 @db_option
 @click.option("--base-url", help="API base URL.")
 @click.option(
-    "--every", "every_minutes", default=60.0, show_default=True, help="Minutes between runs."
+    "--every",
+    "every_minutes",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Minutes between runs (at least 0.1).",
 )
-@click.option("--runs", type=int, help="Stop after this many runs (default: run until stopped).")
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    help="Stop after this many runs (default: run until stopped).",
+)
 @errors_to_exit_codes
 def schedule(
     config: Path | None,

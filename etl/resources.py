@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def sql_dir() -> Path:
-    """The `sql/` directory holding `migrations/`, `views/` and `checks/`."""
+    """The `sql/` directory holding `migrations/` and `views/`."""
     packaged = Path(__file__).parent / "sql"
     if packaged.is_dir():
         return packaged

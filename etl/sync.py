@@ -32,7 +32,7 @@ from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream
 from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
-from etl.load import connect, merge_batch, migrate
+from etl.load import connect, duplicate_keys, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.ratelimit import RateLimiter
 from etl.records import Fetched, Mark, StreamRejected
@@ -259,6 +259,10 @@ async def sync(settings: Settings) -> RunReport:
             report.status = "partial" if failed else "succeeded"
             if failed:
                 report.error = "some streams failed; see streams"
+            doubled = duplicate_keys(conn)
+            if doubled:
+                report.status = "failed"
+                report.error = f"the warehouse holds doubled keys: {'; '.join(doubled[:3])}"
         finally:
             report.ended_at = datetime.now(UTC)
             report.requests = api.stats.requests

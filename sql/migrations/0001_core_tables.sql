@@ -2,9 +2,11 @@
 -- Metadata columns (ours, prefixed with _): _raw = the record's JSON exactly as the API sent it
 -- (environment SDK keys removed), _run_id = the run that last wrote the row, _loaded_at = when,
 -- _deleted_at = set when a full listing of the record's scope no longer contains it.
+-- Keys are declared in comments and kept unique by etl/load.py's merge, not by PRIMARY KEY
+-- constraints (whose in-memory indexes made loads ~3x slower; see load.py).
 
 CREATE TABLE projects (
-    project_key VARCHAR PRIMARY KEY,
+    project_key VARCHAR NOT NULL,
     project_id VARCHAR NOT NULL,
     name VARCHAR NOT NULL,
     tags VARCHAR[],
@@ -14,6 +16,7 @@ CREATE TABLE projects (
     _run_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMPTZ NOT NULL,
     _deleted_at TIMESTAMPTZ
+    -- key: (project_key)
 );
 
 CREATE TABLE environments (
@@ -32,12 +35,12 @@ CREATE TABLE environments (
     _raw JSON NOT NULL,
     _run_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMPTZ NOT NULL,
-    _deleted_at TIMESTAMPTZ,
-    PRIMARY KEY (project_key, environment_key)
+    _deleted_at TIMESTAMPTZ
+    -- key: (project_key, environment_key)
 );
 
 CREATE TABLE deployments (
-    deployment_id VARCHAR PRIMARY KEY,
+    deployment_id VARCHAR NOT NULL,
     project_key VARCHAR NOT NULL,
     environment_key VARCHAR NOT NULL,
     application_key VARCHAR NOT NULL,
@@ -63,10 +66,11 @@ CREATE TABLE deployments (
     _raw JSON NOT NULL,
     _run_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMPTZ NOT NULL
+    -- key: (deployment_id)
 );
 
 CREATE TABLE pull_requests (
-    pull_request_id VARCHAR PRIMARY KEY,
+    pull_request_id VARCHAR NOT NULL,
     external_id VARCHAR NOT NULL,
     title VARCHAR NOT NULL,
     status VARCHAR NOT NULL,
@@ -83,13 +87,14 @@ CREATE TABLE pull_requests (
     _raw JSON NOT NULL,
     _run_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMPTZ NOT NULL
+    -- key: (pull_request_id)
 );
 
 CREATE TABLE deployment_pull_requests (
     deployment_id VARCHAR NOT NULL,
     pull_request_id VARCHAR NOT NULL,
-    _run_id VARCHAR NOT NULL,
-    PRIMARY KEY (deployment_id, pull_request_id)
+    _run_id VARCHAR NOT NULL
+    -- key: (deployment_id, pull_request_id)
 );
 
 CREATE TABLE deployment_flag_references (
@@ -98,8 +103,8 @@ CREATE TABLE deployment_flag_references (
     flag_key VARCHAR NOT NULL,
     references_added BIGINT NOT NULL,
     references_removed BIGINT NOT NULL,
-    _run_id VARCHAR NOT NULL,
-    PRIMARY KEY (deployment_id, project_key, flag_key)
+    _run_id VARCHAR NOT NULL
+    -- key: (deployment_id, project_key, flag_key)
 );
 
 CREATE TABLE pull_request_flag_references (
@@ -108,8 +113,8 @@ CREATE TABLE pull_request_flag_references (
     flag_key VARCHAR NOT NULL,
     references_added BIGINT NOT NULL,
     references_removed BIGINT NOT NULL,
-    _run_id VARCHAR NOT NULL,
-    PRIMARY KEY (pull_request_id, project_key, flag_key)
+    _run_id VARCHAR NOT NULL
+    -- key: (pull_request_id, project_key, flag_key)
 );
 
 CREATE TABLE release_pipelines (
@@ -126,8 +131,8 @@ CREATE TABLE release_pipelines (
     _raw JSON NOT NULL,
     _run_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMPTZ NOT NULL,
-    _deleted_at TIMESTAMPTZ,
-    PRIMARY KEY (project_key, pipeline_key)
+    _deleted_at TIMESTAMPTZ
+    -- key: (project_key, pipeline_key)
 );
 
 CREATE TABLE release_pipeline_phases (
@@ -138,8 +143,8 @@ CREATE TABLE release_pipeline_phases (
     name VARCHAR NOT NULL,
     environment_keys VARCHAR[],
     audiences JSON,
-    _run_id VARCHAR NOT NULL,
-    PRIMARY KEY (project_key, pipeline_key, phase_id)
+    _run_id VARCHAR NOT NULL
+    -- key: (project_key, pipeline_key, phase_id)
 );
 
 CREATE TABLE release_progressions (
@@ -155,8 +160,8 @@ CREATE TABLE release_progressions (
     _raw JSON NOT NULL,
     _run_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMPTZ NOT NULL,
-    _deleted_at TIMESTAMPTZ,
-    PRIMARY KEY (project_key, pipeline_key, flag_key, created_at)
+    _deleted_at TIMESTAMPTZ
+    -- key: (project_key, pipeline_key, flag_key, created_at)
 );
 
 CREATE TABLE release_progression_snapshots (
@@ -169,8 +174,8 @@ CREATE TABLE release_progression_snapshots (
     status VARCHAR NOT NULL,
     active_phase_id VARCHAR,
     active_phase_name VARCHAR,
-    completed_at TIMESTAMPTZ,
-    PRIMARY KEY (run_id, project_key, pipeline_key, flag_key, created_at)
+    completed_at TIMESTAMPTZ
+    -- key: (run_id, project_key, pipeline_key, flag_key, created_at)
 );
 
 CREATE TABLE release_policies (
@@ -191,6 +196,6 @@ CREATE TABLE release_policies (
     _raw JSON NOT NULL,
     _run_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMPTZ NOT NULL,
-    _deleted_at TIMESTAMPTZ,
-    PRIMARY KEY (project_key, policy_id)
+    _deleted_at TIMESTAMPTZ
+    -- key: (project_key, policy_id)
 );

@@ -75,6 +75,12 @@ async def test_unknown_stream_exits_2(tmp_path):
     assert "unknown stream 'deploymnets'" in out
 
 
+async def test_schedule_refuses_an_interval_below_a_tenth_of_a_minute(tmp_path):
+    code, out = await etl("schedule", "--every", "-1", "--runs", "1", env=env_with("t"))
+    assert code == 2
+    assert "--every" in out and "Traceback" not in out
+
+
 async def test_sql_and_status_read_the_warehouse(sandbox_factory, tmp_path):
     db = str(tmp_path / "w.duckdb")
     async with sandbox_factory() as sandbox:

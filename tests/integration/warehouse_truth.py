@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from etl.load import duplicate_keys
 from etl.normalize.schemas import ENVIRONMENT_SECRET_FIELDS
 
 
@@ -38,6 +39,7 @@ def warehouse_differences(db: Path, truth: Any) -> list[str]:
 
     conn = duckdb.connect(str(db), read_only=True)
     try:
+        problems.extend(duplicate_keys(conn))
         compare(
             "projects",
             {p["key"]: p for p in truth.projects},

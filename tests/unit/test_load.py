@@ -46,15 +46,19 @@ def test_ddl_matches_the_polars_schemas(warehouse):
         assert actual == [(n, duckdb_type(t)) for n, t in schema.items()], table
 
 
-def test_ddl_primary_keys_match_the_upsert_keys(warehouse):
+def test_ddl_declares_the_keys_the_merge_keeps_unique():
+    ddl = (Path(__file__).parents[2] / "sql" / "migrations" / "0001_core_tables.sql").read_text()
     for table, key in KEYS.items():
-        (sql,) = warehouse.execute(
-            "SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]
-        ).fetchone()
-        declared = (
-            f"PRIMARY KEY({', '.join(key)})" if len(key) > 1 else f"{key[0]} VARCHAR PRIMARY KEY"
-        )
-        assert declared in sql.replace("\n", " "), table
+        block = ddl[ddl.index(f"CREATE TABLE {table} (") :].split(");", 1)[0]
+        assert f"-- key: ({', '.join(key)})" in block, table
+
+
+def test_a_batch_repeating_a_key_is_refused_and_writes_nothing(warehouse):
+    frames = deployment_frames("r1")
+    doubled = {**frames, "deployments": pl.concat([frames["deployments"]] * 2)}
+    with pytest.raises(WarehouseError, match="deployments: a batch holds the same key"):
+        merge_batch(warehouse, doubled, [], run_id="r1", now=NOW)
+    assert set(counts(warehouse).values()) == {0}
 
 
 def test_migrate_twice_applies_nothing_the_second_time(warehouse):
