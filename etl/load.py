@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 CHILD_OF: dict[str, tuple[tuple[str, ...], str]] = {
     "deployment_pull_requests": (("deployment_id",), "deployments"),
     "deployment_flag_references": (("deployment_id",), "deployments"),
-    "pull_request_flag_references": (("pull_request_id",), "pull_request_flag_references"),
+    "pull_request_flag_references": (("pull_request_id",), "pull_requests"),
     "release_pipeline_phases": (("project_key", "pipeline_key"), "release_pipelines"),
 }
 
@@ -76,6 +76,8 @@ def connect(
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(path), read_only=read_only, config=config)
+    except OSError as exc:
+        raise WarehouseError(f"{path}: cannot create the warehouse: {exc.strerror}") from None
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseError(

@@ -75,12 +75,15 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8765) -> N
     )
     click.echo(f"sandbox: http://{host}:{port}  Authorization: {config.token}")
     click.echo(f"try: curl -H 'Authorization: {config.token}' http://{host}:{port}/api/v2/projects")
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 @click.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--scale", default="small", show_default=True, type=click.Choice(get_args(ScaleName)))
 @click.option("--token", default="sandbox-token", show_default=True)

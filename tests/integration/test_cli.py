@@ -69,6 +69,15 @@ async def test_invalid_config_exits_2_naming_the_key(tmp_path):
     assert "limits.max_in_flight" in out and "Traceback" not in out
 
 
+async def test_warehouse_path_that_cannot_be_created_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out = await etl("sync", "--db", str(blocker / "w.duckdb"), env=env_with("t"))
+    assert code == 1
+    assert out.strip().startswith("etl: error:") and "cannot create the warehouse" in out
+    assert "Traceback" not in out
+
+
 async def test_unknown_stream_exits_2(tmp_path):
     code, out = await etl("sync", "--stream", "deploymnets", env=env_with("t"))
     assert code == 2

@@ -60,3 +60,14 @@ async def test_serve_answers_until_terminated(http):
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=10)
+
+
+def test_command_on_a_busy_port_is_one_line_without_traceback():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(sandbox_command, ["--scale", "tiny", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -65,8 +65,18 @@ def test_migrate_twice_applies_nothing_the_second_time(warehouse):
     assert migrate(warehouse) == []
 
 
-def deployment_frames(run_id: str) -> dict[str, pl.DataFrame]:
+def deployment_frames(
+    run_id: str, pr_flag_keys: list[str] | None = None
+) -> dict[str, pl.DataFrame]:
+    """The example page; with `pr_flag_keys`, its first PR embeds those flag references."""
     items = json.loads((DATA / "example-deployments-page1.json").read_text())["items"]
+    if pr_flag_keys is not None:
+        refs = [
+            {"projectKey": "default", "flagKey": key, "referencesAdded": 1, "referencesRemoved": 0}
+            for key in pr_flag_keys
+        ]
+        pr = items[0]["pullRequests"]["items"][0]
+        pr["flagReferences"] = {"totalCount": len(refs), "items": refs}
     ctx = {"project_key": "default", "environment_key": "production"}
     return NORMALIZERS[Stream.DEPLOYMENTS](
         [Fetched(Stream.DEPLOYMENTS, ctx, items)], Batch(run_id, NOW, UnknownFields())
@@ -83,6 +93,16 @@ def test_merging_the_same_batch_twice_changes_nothing(warehouse):
     merge_batch(warehouse, deployment_frames("r2"), [], run_id="r2", now=NOW)
     assert counts(warehouse) == first
     assert first["deployments"] == 2
+
+
+def test_pull_request_flag_references_follow_the_latest_copy_of_the_pull_request(warehouse):
+    merge_batch(warehouse, deployment_frames("r1", ["a", "b"]), [], run_id="r1", now=NOW)
+    merge_batch(warehouse, deployment_frames("r2", ["b"]), [], run_id="r2", now=NOW)
+    assert warehouse.execute("SELECT flag_key FROM pull_request_flag_references").fetchall() == [
+        ("b",)
+    ]
+    merge_batch(warehouse, deployment_frames("r3", []), [], run_id="r3", now=NOW)
+    assert counts(warehouse)["pull_request_flag_references"] == 0
 
 
 def test_a_failed_batch_leaves_nothing_behind(warehouse):
