@@ -91,7 +91,25 @@ def build_settings(
     return load_settings(config, overrides, os.environ, since=since, until=until)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; `sandbox` is imported only when asked for.
+
+    The sandbox pulls in the aiohttp server and the data generator, which would add to the
+    start-up of every `etl sync` (a scheduled job pays it on each run).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "sandbox"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "sandbox":
+            from etl.sandbox.cli import sandbox_command
+
+            return sandbox_command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ld-insights-etl")
 def cli() -> None:
     """Pull LaunchDarkly engineering data into a DuckDB warehouse.
@@ -233,15 +251,6 @@ def demo(db: Path | None, scale: str, seed: int) -> None:
     code = asyncio.run(run_demo(db or Path("warehouse.duckdb"), scale, seed))
     if code:
         sys.exit(code)
-
-
-def _add_sandbox() -> None:
-    from etl.sandbox.cli import sandbox_command
-
-    cli.add_command(sandbox_command, "sandbox")
-
-
-_add_sandbox()
 
 
 def main() -> None:

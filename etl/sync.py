@@ -20,10 +20,10 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -39,6 +39,8 @@ from etl.records import Fetched, Mark, StreamRejected
 from etl.state import Window, finish_run, plan_windows, start_run
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 QUEUE_UNITS = 64
 FLUSH_AFTER_S = 2.0
@@ -118,7 +120,7 @@ class _Run:
         settings = self.settings
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
-            return await asyncio.to_thread(
+            return await _to_thread_to_completion(
                 plan_windows,
                 self.conn,
                 [(project_key, env) for env in environments],
@@ -131,33 +133,50 @@ class _Run:
             )
 
     async def load_forever(self) -> None:
-        """Batch units from the queue and load each batch; return after the sentinel."""
+        """Batch units from the queue and load each batch; return after the sentinel.
+
+        Two stages overlap: while one batch is merged into DuckDB, the next is normalized
+        by Polars (both release the GIL), so a CPU-bound run uses both cores. At most one
+        merge is in flight, and merges commit in the order the batches were formed.
+        """
         loop = asyncio.get_running_loop()
         pending: list[Fetched] = []
+        merging: asyncio.Task[None] | None = None
         records = 0
         deadline = 0.0
-        while True:
-            timeout = max(0.0, deadline - loop.time()) if pending else None
-            try:
-                unit = await asyncio.wait_for(self.queue.get(), timeout)
-            except TimeoutError:
-                unit = None
-            if isinstance(unit, Fetched):
-                if not pending:
-                    deadline = loop.time() + FLUSH_AFTER_S
-                pending.append(unit)
-                records += len(unit.items)
-                if records < self.settings.sync.batch_records:
-                    continue
-            if pending:
-                async with self.db_lock:
-                    await asyncio.to_thread(self.load_units, pending)
-                pending, records = [], 0
-            if isinstance(unit, _Done):
-                return
+        try:
+            while True:
+                timeout = max(0.0, deadline - loop.time()) if pending else None
+                try:
+                    unit = await asyncio.wait_for(self.queue.get(), timeout)
+                except TimeoutError:
+                    unit = None
+                if isinstance(unit, Fetched):
+                    if not pending:
+                        deadline = loop.time() + FLUSH_AFTER_S
+                    pending.append(unit)
+                    records += len(unit.items)
+                    if records < self.settings.sync.batch_records:
+                        continue
+                if pending:
+                    normalized = await _to_thread_to_completion(self.normalize_units, pending)
+                    pending, records = [], 0
+                    if merging is not None:
+                        await merging
+                    merging = asyncio.create_task(self.merge(normalized))
+                if isinstance(unit, _Done):
+                    if merging is not None:
+                        await merging
+                    return
+        finally:
+            if merging is not None:
+                # Never leave a merge running on the connection the caller is about to use.
+                await asyncio.wait([merging])
+                if not merging.cancelled():
+                    merging.exception()  # retrieved: it was raised above, or another error was
 
-    def load_units(self, units: Sequence[Fetched]) -> None:
-        """Normalize and merge one batch (runs in a worker thread).
+    def normalize_units(self, units: Sequence[Fetched]) -> _Normalized:
+        """Normalize one batch (worker thread).
 
         A stream whose data is rejected is left out of this and every later batch; the
         other streams of the batch are still committed.
@@ -167,21 +186,55 @@ class _Run:
         for unit in units:
             if unit.stream not in self.rejected:
                 by_stream[unit.stream].append(unit)
-        frames: dict[str, pl.DataFrame] = {}
-        marks: list[Mark] = []
-        loaded: dict[Stream, int] = {}
+        normalized = _Normalized(batch.loaded_at)
         for stream, stream_units in by_stream.items():
             try:
-                frames.update(NORMALIZERS[stream](stream_units, batch))
+                normalized.frames.update(NORMALIZERS[stream](stream_units, batch))
             except DataError as exc:
                 self.rejected.add(stream)
                 self.fail(stream, "data", exc)
                 continue
-            marks.extend(mark for unit in stream_units for mark in unit.marks)
-            loaded[stream] = sum(len(unit.items) for unit in stream_units)
-        merge_batch(self.conn, frames, marks, run_id=self.report.run_id, now=batch.loaded_at)
-        for stream, count in loaded.items():
+            normalized.marks.extend(mark for unit in stream_units for mark in unit.marks)
+            normalized.loaded[stream] = sum(len(unit.items) for unit in stream_units)
+        return normalized
+
+    async def merge(self, normalized: _Normalized) -> None:
+        """Commit one normalized batch (worker thread, one transaction), then count it."""
+        async with self.db_lock:
+            await _to_thread_to_completion(
+                merge_batch,
+                self.conn,
+                normalized.frames,
+                normalized.marks,
+                run_id=self.report.run_id,
+                now=normalized.loaded_at,
+            )
+        for stream, count in normalized.loaded.items():
             self.report.streams.setdefault(stream.value, StreamReport()).records += count
+
+
+@dataclass
+class _Normalized:
+    """One batch ready to merge: frames per table, the marks it completes, records per stream."""
+
+    loaded_at: datetime
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    marks: list[Mark] = field(default_factory=list)
+    loaded: dict[Stream, int] = field(default_factory=dict)
+
+
+async def _to_thread_to_completion(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """`asyncio.to_thread`, but a cancelled caller still waits for the thread to finish.
+
+    A thread cannot be stopped; returning early would let the caller close or reuse the
+    DuckDB connection while the thread still writes through it.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(func, *args, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 def _first_etl_error(group: BaseExceptionGroup[Any]) -> BaseException:

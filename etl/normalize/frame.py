@@ -27,8 +27,16 @@ class UnknownFields:
     def note(
         self, where: str, records: Iterable[Mapping[str, Any]], known: Collection[str]
     ) -> None:
-        """Warn about every field of `records` not in `known` that this run has not reported."""
-        keys: set[str] = set().union(*(record.keys() for record in records))
+        """Warn about every field of `records` not in `known` that this run has not reported.
+
+        `issuperset` walks a record's keys without building a set, so the common case (no
+        unknown field) costs one C-level loop per record.
+        """
+        known = frozenset(known)
+        keys: set[str] = set()
+        for record in records:
+            if not known.issuperset(record):
+                keys.update(record)
         for key in sorted(keys.difference(known)):
             if (where, key) not in self.seen:
                 self.seen.add((where, key))
