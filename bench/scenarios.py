@@ -39,7 +39,7 @@ class Plan:
     latency_scale: str = "medium"
     latency_in_flight: int = 2
     cpu_scale: str = "large"
-    peer_scale: str = "medium"
+    peer_scale: str = "large"
     incremental_scale: str = "medium"
     budgets: dict[str, float] = field(
         default_factory=lambda: {
@@ -49,7 +49,7 @@ class Plan:
             "latency": 70.0,
             "cpu": 130.0,
             "stages": 50.0,
-            "peer": 75.0,
+            "peer": 130.0,
             "incremental": 40.0,
             "memory": 15.0,
         }

@@ -72,7 +72,7 @@ class SyncSettings(_Section):
     streams: list[Stream] = Field(default_factory=lambda: list(Stream))
     backfill_days: int = Field(180, ge=1)
     lookback_hours: float = Field(192.0, ge=0)
-    window_days: float = Field(14.0, gt=0)
+    window_days: float = Field(90.0, gt=0)
     page_size: int = Field(100, ge=1, le=100)
     batch_records: int = Field(5000, ge=1)
 

@@ -52,8 +52,12 @@ def plan_windows(
     lookback: timedelta,
     window: timedelta,
     force_start: bool,
+    min_pieces: int = 1,
 ) -> list[Window]:
     """Decide (and record, in one transaction) the windows this run fetches.
+
+    Each partition's new range is cut into windows of at most `window`, and into at least
+    `min_pieces` windows (the reader asks for more when there are few partitions).
 
     One query reads the partitions' windows and one upsert records the new ones, whatever
     the number of partitions and windows.
@@ -84,7 +88,10 @@ def plan_windows(
                 start = backfill_start
             else:
                 start = max(min(latest, end) - lookback, backfill_start)
-            for lo, hi in split_range(start, end, window):
+            # Whole seconds: window edges stay exact in the API's milliseconds.
+            piece = timedelta(seconds=-(-(end - start).total_seconds() // max(1, min_pieces)))
+            size = min(window, piece) if end > start else window
+            for lo, hi in split_range(start, end, size):
                 fresh.append(Window(project_key, environment_key, lo, hi))
         if fresh:
             conn.register("_fresh", _windows_frame(fresh, run_id).to_arrow())

@@ -116,7 +116,9 @@ class _Run:
             raise StreamRejected
         await self.queue.put(unit)
 
-    async def plan(self, project_key: str, environments: Sequence[str]) -> list[Window]:
+    async def plan(
+        self, project_key: str, environments: Sequence[str], min_pieces: int
+    ) -> list[Window]:
         settings = self.settings
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
@@ -129,6 +131,7 @@ class _Run:
                 end=end,
                 lookback=timedelta(hours=settings.sync.lookback_hours),
                 window=timedelta(days=settings.sync.window_days),
+                min_pieces=min_pieces,
                 force_start=settings.since is not None,
             )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from etl.client import ApiClient
@@ -37,12 +37,16 @@ DISCOVERY_LIMIT = 20
 EXPAND = "pullRequests,flagReferences"
 
 Emit = Callable[[Fetched], Awaitable[None]]
-Planner = Callable[[str, Sequence[str]], Awaitable[list[Window]]]
+Planner = Callable[[str, Sequence[str], int], Awaitable[list[Window]]]
 Failure = Callable[[Stream, str, EtlError], None]
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ms(moment: datetime) -> str:
-    return str(int(moment.timestamp() * 1000))
+    """Unix milliseconds, in integer arithmetic (a float product can land 1 ms short)."""
+    return str((moment - EPOCH) // timedelta(milliseconds=1))
 
 
 class StreamReader:
@@ -64,7 +68,9 @@ class StreamReader:
         # Each running chain may hold one fetched page while it waits for the loader's queue,
         # so memory is bounded only if the number of running chains is: twice the requests
         # in flight keeps the connection pool busy while a chain hands its page over.
-        self._chains = asyncio.Semaphore(2 * settings.limits.max_in_flight)
+        self._chain_slots = 2 * settings.limits.max_in_flight
+        self._chains = asyncio.Semaphore(self._chain_slots)
+        self._project_count = 1
         self._emit = emit
         self._plan = plan
         self._fail = fail
@@ -105,6 +111,7 @@ class StreamReader:
     async def read_all(self) -> None:
         """Discovery, then every selected stream of every selected project, concurrently."""
         projects = await self._projects()
+        self._project_count = len(projects)
         async with asyncio.TaskGroup() as group:
             for project_key in projects:
                 group.create_task(
@@ -152,7 +159,9 @@ class StreamReader:
             environments = [key for key in environments if key in wanted]
         async with asyncio.TaskGroup() as group:
             if Stream.DEPLOYMENTS in self._streams and environments:
-                for window in await self._plan(project_key, environments):
+                for window in await self._plan(
+                    project_key, environments, self._pieces_per_partition(len(environments))
+                ):
                     where = (
                         f"deployments {project_key}/{window.environment_key} "
                         f"[{window.from_at:%Y-%m-%d %H:%M}, {window.to_at:%Y-%m-%d %H:%M})"
@@ -176,6 +185,16 @@ class StreamReader:
                         self._policies(project_key),
                     )
                 )
+
+    def _pieces_per_partition(self, environments: int) -> int:
+        """How many windows each (project, environment) range needs to keep requests in flight.
+
+        Every window costs a partly filled last page, so ranges are cut only as far as
+        parallelism needs: with many environments, one window each (at most `window_days`
+        long) already fills the chain slots; with few, each range is cut further.
+        """
+        partitions = max(1, self._project_count * environments)
+        return -(-self._chain_slots // partitions)
 
     async def _deployments(self, window: Window) -> None:
         """One cursor chain: one (project, environment) within one time window."""
