@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_few_partitions_get_more_windows_that_tile_the_range_exactly(conn):
     windows = plan(conn, [("p", "prod")], min_pieces=7)
     assert len(windows) == 7
     assert windows[0].from_at == START and windows[-1].to_at == END
-    assert all(a.to_at == b.from_at for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.to_at == b.from_at for a, b in pairwise(windows))
     assert all((w.to_at - w.from_at).microseconds == 0 for w in windows)
 
 
