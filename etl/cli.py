@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -47,9 +48,26 @@ def errors_to_exit_codes(func: Callable[P, R]) -> Callable[P, R]:
             fail(str(exc), EXIT_FAILED)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except asyncio.CancelledError:
+            fail("terminated", 143)
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+async def _until_terminated(work: Coroutine[Any, Any, R]) -> R:
+    """Run `work`, cancelling it on SIGTERM (a scheduler or `kill` stopping us).
+
+    Cancellation unwinds through `sync`, which records the run as failed in the ledger
+    before the process exits, instead of leaving it `running` until the next run.
+    """
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _streams(values: tuple[str, ...]) -> list[str] | None:
@@ -168,7 +186,7 @@ def sync(
         projects=projects,
     )  # fmt: skip
     configure_logging(settings.log.level, settings.token)
-    report = asyncio.run(run_sync(settings))
+    report = asyncio.run(_until_terminated(run_sync(settings)))
     if not quiet:
         print_report(report)
     if report.exit_code:

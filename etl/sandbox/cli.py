@@ -82,16 +82,50 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8765) -> N
 
 
 @click.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--seed", default=42, show_default=True, type=int)
-@click.option("--scale", default="small", show_default=True, type=click.Choice(get_args(ScaleName)))
-@click.option("--token", default="sandbox-token", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0: any free port.",
+)
+@click.option(
+    "--seed", default=42, show_default=True, type=int, help="Same seed, same data, same bytes."
+)
+@click.option(
+    "--scale",
+    default="small",
+    show_default=True,
+    type=click.Choice(get_args(ScaleName)),
+    help="tiny ≈ 80, small ≈ 1k, medium ≈ 10k, large ≈ 100k deployments.",
+)
+@click.option(
+    "--token",
+    default="sandbox-token",
+    show_default=True,
+    help="The token clients must send (export LD_API_TOKEN=<it> for etl sync).",
+)
 @click.option("--rate", type=float, default=None, help="Allowed requests/s (global).")
-@click.option("--rate-window", "rate_window_s", type=float, default=10.0, show_default=True)
+@click.option(
+    "--rate-window",
+    "rate_window_s",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds per rate-limit window (LaunchDarkly: 10).",
+)
 @click.option("--route-rate", type=float, default=None, help="Allowed requests/s per route.")
-@click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--fault-rate", type=float, default=0.0, show_default=True)
+@click.option(
+    "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every response."
+)
+@click.option(
+    "--fault-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of API requests answered with a fault (0–1).",
+)
 @click.option(
     "--fault-kinds",
     default=",".join(FAULT_KINDS),
@@ -99,7 +133,11 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8765) -> N
     help="Comma list drawn from when a fault fires.",
 )
 @click.option(
-    "--next-href", default="full", show_default=True, type=click.Choice(get_args(NextHref))
+    "--next-href",
+    default="full",
+    show_default=True,
+    type=click.Choice(get_args(NextHref)),
+    help="after-only: next links carry only the cursor, as LaunchDarkly's example does.",
 )
 @click.option("--now-ms", type=int, default=None, help="Data anchor (default: now).")
 def sandbox_command(
@@ -117,7 +155,11 @@ def sandbox_command(
     next_href: NextHref,
     now_ms: int | None,
 ) -> None:
-    """Serve a fake LaunchDarkly REST API with deterministic data, for trying the ETL."""
+    """Serve a fake LaunchDarkly REST API with deterministic data, for trying the ETL.
+
+    Point a sync at it with: LD_API_TOKEN=sandbox-token etl sync --base-url
+    http://127.0.0.1:8765
+    """
     try:
         config = SandboxConfig(
             seed=seed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import sys
 
 import duckdb
@@ -35,8 +36,10 @@ async def run_cli(args: list[str], env: dict[str, str]) -> int:
     return await process.wait()
 
 
-async def run_cli_killed_after(args: list[str], env: dict[str, str], sandbox, pages: int) -> None:
-    """Run `etl sync` and SIGKILL it once the sandbox has served it `pages` deployment pages.
+async def run_cli_signalled_after(
+    args: list[str], env: dict[str, str], sandbox, pages: int, signum: int = signal.SIGKILL
+) -> int:
+    """Run `etl sync` and signal it once the sandbox has served it `pages` deployment pages.
 
     The moment is tied to the run's progress, not to a wall clock, so the kill always lands
     mid-run (the run still needs more pages) however fast the machine is: extraction, a
@@ -50,8 +53,8 @@ async def run_cli_killed_after(args: list[str], env: dict[str, str], sandbox, pa
     while deployment_pages_served(sandbox) - served_before < pages:
         assert process.returncode is None, "the run ended before the kill: it proved nothing"
         await asyncio.sleep(0.005)
-    process.kill()
-    await process.wait()
+    process.send_signal(signum)
+    return await process.wait()
 
 
 @pytest.mark.slow
@@ -65,9 +68,21 @@ async def test_sigkill_mid_run_then_rerun_equals_truth(sandbox_factory, tmp_path
         args = ["sync", "--config", str(config), "--db", str(db), "--base-url", sandbox.url, "-q"]
         kills = 3
         for _ in range(kills):
-            await run_cli_killed_after(args, env, sandbox, pages=rng.randint(5, 30))
+            await run_cli_signalled_after(args, env, sandbox, pages=rng.randint(5, 30))
         assert await run_cli(args, env) == 0
         assert warehouse_differences(db, sandbox.dataset.truth()) == []
     with duckdb.connect(str(db), read_only=True) as conn:
         rows = conn.execute("SELECT status FROM etl_runs ORDER BY started_at").fetchall()
     assert [status for (status,) in rows] == ["abandoned"] * kills + ["succeeded"]
+
+
+async def test_sigterm_records_the_run_as_failed_and_exits_143(sandbox_factory, tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    async with sandbox_factory(scale="medium", latency_ms=10) as sandbox:
+        env = {**os.environ, "LD_API_TOKEN": sandbox.config.token}
+        args = ["sync", "--db", str(db), "--base-url", sandbox.url, "-q"]
+        code = await run_cli_signalled_after(args, env, sandbox, pages=5, signum=signal.SIGTERM)
+    assert code == 143
+    with duckdb.connect(str(db), read_only=True) as conn:
+        rows = conn.execute("SELECT status, error FROM etl_runs").fetchall()
+    assert rows == [("failed", "interrupted")]
