@@ -24,6 +24,7 @@ import orjson
 from etl.config import Stream, SyncSettings
 from etl.load import connect, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
+from etl.rawjson import split_page
 from etl.records import Fetched
 
 DEPLOYMENTS = "/api/v2/engineering-insights/deployments"
@@ -125,7 +126,8 @@ def time_stages(
             count = 0
             while index < len(pages) and count < batch_records:
                 page = pages[index]
-                items = orjson.loads(page.body)["items"]
+                items, _ = split_page(page.body)
+                assert items is not None
                 context = {"project_key": page.project_key, "environment_key": page.environment_key}
                 units.append(Fetched(Stream.DEPLOYMENTS, context, items))
                 count += len(items)

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import msgspec
 import orjson
 
 from etl.errors import (
@@ -29,6 +30,7 @@ from etl.errors import (
 )
 from etl.paginate import Page, PageRequest
 from etl.ratelimit import RateLimiter, retry_after_seconds
+from etl.rawjson import InvalidTextError, NotAnObjectError, RawRecord, split_page
 from etl.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -172,7 +174,7 @@ class ApiClient:
         rate_limited = 0
         while True:
             try:
-                body = await self._get_json(request, route=route, beta=beta)
+                decoded = await self._get_json(request, route=route, beta=beta)
             except RetryableApiError as err:
                 if err.status == 429:
                     rate_limited += 1
@@ -200,13 +202,18 @@ class ApiClient:
                     await asyncio.sleep(delay)
                 self.stats.retries += 1
                 continue
-            items = body.get("items")
-            if not isinstance(items, list):
+            items, body = decoded
+            if items is None:
                 raise DataError(f"GET {request.describe()}: response has no 'items' list")
             return Page(request=request, items=items, body=body)
 
-    async def _get_json(self, request: PageRequest, *, route: str, beta: bool) -> dict[str, Any]:
-        """One attempt: send, read the whole body, decode; map every failure to an ApiError."""
+    async def _get_json(
+        self, request: PageRequest, *, route: str, beta: bool
+    ) -> tuple[list[RawRecord] | None, dict[str, Any]]:
+        """One attempt: send, read the whole body, split it; map every failure to an ApiError.
+
+        Returns the items as raw records (see `etl.rawjson`) and the rest of the body.
+        """
         assert self._session is not None, "ApiClient used outside 'async with'"
         where = f"GET {request.describe()}"
         headers = {"LD-API-Version": BETA_VERSION if beta else STABLE_VERSION}
@@ -230,11 +237,10 @@ class ApiClient:
         if status != 200:
             raise _classify(status, raw, where, response_headers)
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            return split_page(raw)
+        except msgspec.DecodeError as exc:
             raise RetryableApiError(
                 f"{where}: invalid JSON body ({exc}; {len(raw)} bytes)", status=status, url=where
             ) from None
-        if not isinstance(body, dict):
-            raise RetryableApiError(f"{where}: body is not a JSON object", url=where)
-        return body
+        except (NotAnObjectError, InvalidTextError) as exc:
+            raise RetryableApiError(f"{where}: {exc}", url=where) from None

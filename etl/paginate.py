@@ -8,12 +8,13 @@ many concurrent chains. Loop detection and retries belong to the chain runner
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from etl.errors import PaginationError
+from etl.rawjson import RawRecord
 
 MAX_LIMIT = 100
 
@@ -33,10 +34,10 @@ class PageRequest:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """What came back: the request, its items, and the whole decoded body."""
+    """What came back: the request, its items as raw records, and the rest of the body."""
 
     request: PageRequest
-    items: list[dict[str, Any]]
+    items: Sequence[RawRecord]
     body: Mapping[str, Any]
 
 

@@ -9,12 +9,13 @@ items, which is what makes a crash resumable without loss or duplication.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from etl.config import Stream
+from etl.rawjson import RawRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +41,11 @@ Mark = WindowDone | ScopeComplete
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """Items of one stream from one scope, with the page body they came in."""
+    """Items of one stream from one scope (raw records), with the page body they came in."""
 
     stream: Stream
     context: Mapping[str, str]
-    items: list[dict[str, Any]]
+    items: Sequence[RawRecord]
     body: Mapping[str, Any] = field(default_factory=dict)
     marks: tuple[Mark, ...] = ()
 

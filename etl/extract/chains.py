@@ -17,6 +17,7 @@ from typing import Any
 from etl.client import ApiClient
 from etl.errors import PaginationError
 from etl.paginate import CursorPaginator, OffsetPaginator, Page, total_count
+from etl.rawjson import RawRecord, decode
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,10 @@ async def run_cursor_chain(
     return items
 
 
-def _identity(item: Mapping[str, Any], key_fields: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(item.get(field) for field in key_fields)
+def _identity(record: Any, key_fields: tuple[str, ...]) -> tuple[Any, ...]:
+    if not isinstance(record, Mapping):
+        return (repr(record),)  # not an object: the normalizer names it
+    return tuple(record.get(field) for field in key_fields)
 
 
 async def read_offset_listing(
@@ -67,11 +70,12 @@ async def read_offset_listing(
     route: str,
     beta: bool,
     key_fields: tuple[str, ...],
-) -> tuple[list[dict[str, Any]], Page]:
+) -> tuple[list[RawRecord], list[dict[str, Any]], Page]:
     """Read a whole offset-paged listing and verify it against `totalCount`.
 
     Returns:
-        All items, and the first page (whose body carries summaries such as `phases`).
+        All items as raw records and decoded (listings are small), and the first page
+        (whose body carries summaries such as `phases`).
 
     Raises:
         PaginationError: the count still disagrees after several re-reads.
@@ -85,10 +89,11 @@ async def read_offset_listing(
         )
         pages = [first, *rest]
         items = [item for page in pages for item in page.items]
+        records = [decode(item) for item in items]
         totals = {total_count(page) for page in pages}
-        distinct = {_identity(item, key_fields) for item in items}
+        distinct = {_identity(record, key_fields) for record in records}
         if totals == {total} and len(items) == total and len(distinct) == total:
-            return items, first
+            return items, records, first
         problem = f"totalCount {sorted(totals)}, {len(items)} items read, {len(distinct)} distinct"
         log.info("%s: listing drifted (%s); re-reading (%d)", route, problem, attempt)
     raise PaginationError(

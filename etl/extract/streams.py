@@ -99,14 +99,18 @@ class StreamReader:
         beta: bool,
         key_fields: tuple[str, ...],
     ) -> list[dict[str, Any]]:
-        """Read a whole offset listing and emit it as one unit that completes its scope."""
-        items, first = await read_offset_listing(
+        """Read a whole offset listing, emit it as one unit that completes its scope.
+
+        Returns:
+            The listing's records, decoded (callers read keys from them).
+        """
+        items, records, first = await read_offset_listing(
             self._api, paginator, route=route, beta=beta, key_fields=key_fields
         )
         await self._emit(
             Fetched(stream, scope, items, body=first.body, marks=(ScopeComplete(stream, scope),))
         )
-        return items
+        return records
 
     async def read_all(self) -> None:
         """Discovery, then every selected stream of every selected project, concurrently."""

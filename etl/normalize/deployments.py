@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from etl.normalize import schemas
-from etl.normalize.frame import Batch, decode_units, dump, require, utc_ms
+from etl.normalize.frame import Batch, decode_units, raw_column, require, utc_ms
+from etl.rawjson import pull_requests_of
 from etl.records import Fetched
 
 
@@ -46,12 +47,7 @@ def _flag_references(frame: pl.DataFrame, owner: str) -> pl.DataFrame:
 def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Flatten deployments, their pull requests, links and flag references."""
     frame = decode_units(units, batch, schemas.DEPLOYMENTS)
-    pr_items = [
-        pr
-        for unit in units
-        for item in unit.items
-        for pr in (item.get("pullRequests") or {}).get("items", ())
-    ]
+    pr_items = pull_requests_of([item for unit in units for item in unit.items])
     batch.unknown.note("deployments.pullRequests", pr_items, schemas.PULL_REQUEST_KNOWN)
     stages = pl.col("leadTimeStages").struct
     deployments = frame.select(
@@ -95,9 +91,7 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
         .unnest("_pr")
     )
     if frame_prs.height == len(pr_items):
-        frame_prs = frame_prs.with_columns(
-            pl.Series("_raw", [dump(pr) for pr in pr_items], dtype=pl.String)
-        )
+        frame_prs = frame_prs.with_columns(raw_column(pr_items))
     else:  # null list elements: re-encode the PRs from their decoded structs
         frame_prs = frame_prs.with_columns(
             pl.struct(pl.all().exclude("deployment_id", "_run_id", "_loaded_at"))

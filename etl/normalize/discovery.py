@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from etl.normalize import schemas
-from etl.normalize.frame import Batch, decode_units, dump
+from etl.normalize.frame import Batch, decode_units
+from etl.rawjson import RawRecord, decode, encode
 from etl.records import Fetched
 
 
@@ -41,14 +42,18 @@ def normalize_projects(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.D
     }
 
 
+def _without_secrets(item: RawRecord) -> RawRecord:
+    """The environment without its SDK keys, which must never be written (`_raw` included)."""
+    record = decode(item)
+    if not isinstance(record, dict):
+        return item  # not an object: decoding names it
+    secrets = schemas.ENVIRONMENT_SECRET_FIELDS
+    return encode({key: value for key, value in record.items() if key not in secrets})
+
+
 def normalize_environments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Environments of each project, without their SDK keys."""
-    secrets = schemas.ENVIRONMENT_SECRET_FIELDS
-    raws = [
-        dump({k: v for k, v in item.items() if k not in secrets})
-        for unit in units
-        for item in unit.items
-    ]
+    raws = [_without_secrets(item) for unit in units for item in unit.items]
     environments = decode_units(units, batch, schemas.ENVIRONMENTS, raws).select(
         "project_key",
         pl.col("key").alias("environment_key"),

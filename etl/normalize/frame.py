@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ import polars as pl
 
 from etl.errors import DataError
 from etl.normalize.schemas import RecordSpec
+from etl.rawjson import RawRecord, keys_of, text
 from etl.records import Fetched
 
 log = logging.getLogger(__name__)
@@ -24,19 +25,18 @@ class UnknownFields:
 
     seen: set[tuple[str, str]] = field(default_factory=set)
 
-    def note(
-        self, where: str, records: Iterable[Mapping[str, Any]], known: Collection[str]
-    ) -> None:
+    def note(self, where: str, records: Iterable[RawRecord], known: Collection[str]) -> None:
         """Warn about every field of `records` not in `known` that this run has not reported.
 
-        `issuperset` walks a record's keys without building a set, so the common case (no
-        unknown field) costs one C-level loop per record.
+        Only the records' top-level keys are read (`rawjson.keys_of`), and `issuperset`
+        walks them without building a set, so the common case costs little per record.
         """
         known = frozenset(known)
         keys: set[str] = set()
         for record in records:
-            if not known.issuperset(record):
-                keys.update(record)
+            fields = keys_of(record)
+            if not known.issuperset(fields):
+                keys.update(fields)
         for key in sorted(keys.difference(known)):
             if (where, key) not in self.seen:
                 self.seen.add((where, key))
@@ -52,18 +52,18 @@ class Batch:
     unknown: UnknownFields
 
 
-def dump(record: Mapping[str, Any]) -> str:
-    """A record's JSON text (orjson: compact, UTF-8, key order as received)."""
-    return orjson.dumps(record).decode()
+def raw_column(records: Iterable[RawRecord]) -> pl.Series:
+    """The `_raw` column: each record's JSON text exactly as the API sent it."""
+    return pl.Series("_raw", [text(record) for record in records], dtype=pl.String)
 
 
 def raw_frame(
-    units: Sequence[Fetched], context_keys: Sequence[str], raws: list[str] | None = None
+    units: Sequence[Fetched], context_keys: Sequence[str], raws: list[RawRecord] | None = None
 ) -> pl.DataFrame:
     """One row per item: its `_raw` JSON plus the scope it came from (`project_key`, …)."""
     if raws is None:
-        raws = [dump(item) for unit in units for item in unit.items]
-    columns: dict[str, pl.Series] = {"_raw": pl.Series("_raw", raws, dtype=pl.String)}
+        raws = [item for unit in units for item in unit.items]
+    columns: dict[str, pl.Series] = {"_raw": raw_column(raws)}
     for key in context_keys:
         values: list[str] = []
         for unit in units:
@@ -117,13 +117,12 @@ def decode(frame: pl.DataFrame, dtype: pl.Struct, stream: str, id_field: str) ->
     try:
         decoded = frame.select(pl.col("_raw").str.json_decode(dtype).alias("_record"))
     except pl.exceptions.PolarsError:
-        for raw in frame["_raw"]:
+        for index, raw in enumerate(frame["_raw"]):
             record = orjson.loads(raw)
             problem = _mismatch(record, dtype, "")
             if problem:
-                raise DataError(
-                    f"{stream}: record {record.get(id_field)!r}: field {problem}"
-                ) from None
+                name = record.get(id_field) if isinstance(record, dict) else f"#{index + 1}"
+                raise DataError(f"{stream}: record {name!r}: field {problem}") from None
         raise
     return pl.concat([frame, decoded.unnest("_record")], how="horizontal")
 
@@ -158,7 +157,7 @@ def json_list(column: pl.Expr) -> pl.Expr:
 
 
 def decode_units(
-    units: Sequence[Fetched], batch: Batch, spec: RecordSpec, raws: list[str] | None = None
+    units: Sequence[Fetched], batch: Batch, spec: RecordSpec, raws: list[RawRecord] | None = None
 ) -> pl.DataFrame:
     """The steps every stream shares: report unknown fields, decode, check, stamp the run.
 

@@ -13,6 +13,7 @@ from etl.errors import WarehouseError
 from etl.load import connect, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.schemas import KEYS, TABLES
+from etl.rawjson import encode
 from etl.records import Fetched, ScopeComplete
 
 DATA = Path(__file__).parents[1] / "data"
@@ -79,7 +80,8 @@ def deployment_frames(
         pr["flagReferences"] = {"totalCount": len(refs), "items": refs}
     ctx = {"project_key": "default", "environment_key": "production"}
     return NORMALIZERS[Stream.DEPLOYMENTS](
-        [Fetched(Stream.DEPLOYMENTS, ctx, items)], Batch(run_id, NOW, UnknownFields())
+        [Fetched(Stream.DEPLOYMENTS, ctx, [encode(i) for i in items])],
+        Batch(run_id, NOW, UnknownFields()),
     )
 
 
@@ -120,7 +122,7 @@ def test_completed_listing_soft_deletes_rows_it_no_longer_contains(warehouse):
             for k in keys
         ]
         return NORMALIZERS[Stream.RELEASE_POLICIES](
-            [Fetched(Stream.RELEASE_POLICIES, {"project_key": "p"}, items)],
+            [Fetched(Stream.RELEASE_POLICIES, {"project_key": "p"}, [encode(i) for i in items])],
             Batch(run_id, NOW, UnknownFields()),
         )
 

@@ -12,10 +12,16 @@ from etl.config import Stream
 from etl.errors import DataError
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.schemas import TABLES
+from etl.rawjson import encode
 from etl.records import Fetched
 
 DATA = Path(__file__).parents[1] / "data"
 CTX = {"project_key": "default", "environment_key": "production"}
+
+
+def raw(items):
+    """Records as the client hands them on: their JSON bytes."""
+    return [encode(item) for item in items]
 
 
 def deployments() -> list[dict]:
@@ -28,7 +34,7 @@ def batch() -> Batch:
 
 
 def normalize_deployments(items: list[dict]) -> dict[str, pl.DataFrame]:
-    return NORMALIZERS[Stream.DEPLOYMENTS]([Fetched(Stream.DEPLOYMENTS, CTX, items)], batch())
+    return NORMALIZERS[Stream.DEPLOYMENTS]([Fetched(Stream.DEPLOYMENTS, CTX, raw(items))], batch())
 
 
 def test_every_frame_has_exactly_its_table_schema():
@@ -76,7 +82,7 @@ def test_raw_json_keeps_unknown_fields_and_they_are_reported_once(caplog):
     item = deployments()[0]
     item["riskScore"] = {"value": 3}
     unknown = UnknownFields()
-    units = [Fetched(Stream.DEPLOYMENTS, CTX, [item])]
+    units = [Fetched(Stream.DEPLOYMENTS, CTX, raw([item]))]
     b = Batch("run-1", datetime.now(UTC), unknown)
     frames = NORMALIZERS[Stream.DEPLOYMENTS](units, b)
     NORMALIZERS[Stream.DEPLOYMENTS](units, b)
@@ -111,7 +117,7 @@ def test_progressions_take_phase_names_from_the_page_summary():
     body = json.loads((DATA / "example-releases-page1.json").read_text())
     ctx = {"project_key": "default", "pipeline_key": "standard"}
     frames = NORMALIZERS[Stream.RELEASE_PROGRESSIONS](
-        [Fetched(Stream.RELEASE_PROGRESSIONS, ctx, body["items"], body=body)], batch()
+        [Fetched(Stream.RELEASE_PROGRESSIONS, ctx, raw(body["items"]), body=body)], batch()
     )
     names = dict(frames["release_progressions"].select("flag_key", "active_phase_name").rows())
     assert names == {"new-checkout-flow": "Production", "dark-mode": "Testing"}
@@ -126,6 +132,6 @@ def test_environment_sdk_keys_are_never_kept():
         "requireComments": False, "confirmChanges": False, "_links": {},
     }  # fmt: skip
     frames = NORMALIZERS[Stream.ENVIRONMENTS](
-        [Fetched(Stream.ENVIRONMENTS, {"project_key": "p"}, [env])], batch()
+        [Fetched(Stream.ENVIRONMENTS, {"project_key": "p"}, raw([env]))], batch()
     )
     assert "SECRET" not in str(frames["environments"].rows())
