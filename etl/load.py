@@ -66,12 +66,18 @@ def _ident(name: str) -> str:
 
 
 def connect(
-    path: Path, *, read_only: bool = False, checkpoint_threshold: str | None = None
+    path: Path,
+    *,
+    read_only: bool = False,
+    checkpoint_threshold: str | None = None,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError."""
     config: dict[str, str | bool | int | float | list[str]] = {}
     if checkpoint_threshold:
         config["checkpoint_threshold"] = checkpoint_threshold
+    if threads:
+        config["threads"] = threads
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -286,8 +286,11 @@ async def sync(settings: Settings) -> RunReport:
     # that started earlier in the same second after the run's last window.
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)
     report = RunReport(run_id=new_run_id(started), started_at=started)
+    warehouse = settings.warehouse
     conn = connect(
-        settings.warehouse.path, checkpoint_threshold=settings.warehouse.checkpoint_threshold
+        warehouse.path,
+        checkpoint_threshold=warehouse.checkpoint_threshold,
+        threads=warehouse.threads,
     )
     try:
         migrate(conn)
