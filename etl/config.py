@@ -84,6 +84,9 @@ class LimitsSettings(_Section):
     max_in_flight: int = Field(8, ge=1, le=256)
 
 
+SIZE = r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$"
+
+
 class WarehouseSettings(_Section):
     """`[warehouse]`: the DuckDB file."""
 
@@ -91,11 +94,15 @@ class WarehouseSettings(_Section):
     # DuckDB checkpoints when its write-ahead log passes this size. Its default (16 MB) is
     # passed by almost every batch, and a checkpoint per batch cost ~30% of a large sync;
     # the log's size also bounds the memory it holds, so it is not unlimited.
-    checkpoint_threshold: str = Field("128MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
+    checkpoint_threshold: str = Field("128MB", pattern=SIZE)
     # DuckDB's worker threads for the sync's writes. One batch's merge gains little from
     # more, and the cores are better left to Polars and the event loop (large sync on
     # 2 cores: 6.3 s with 1 thread, 6.8 s with DuckDB's default of one per core).
     threads: int = Field(1, ge=1)
+    # DuckDB's own cache of the warehouse, for the sync's connection. Unbounded, it grows
+    # with the warehouse: re-reading a large scale into an existing file peaked at 1.08 GB
+    # against 0.79 GB with this limit, at the same speed.
+    memory_limit: str = Field("128MB", pattern=SIZE)
 
 
 class LogSettings(_Section):

@@ -71,6 +71,7 @@ def connect(
     read_only: bool = False,
     checkpoint_threshold: str | None = None,
     threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError."""
     config: dict[str, str | bool | int | float | list[str]] = {}
@@ -78,6 +79,8 @@ def connect(
         config["checkpoint_threshold"] = checkpoint_threshold
     if threads:
         config["threads"] = threads
+    if memory_limit:
+        config["memory_limit"] = memory_limit
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)

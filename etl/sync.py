@@ -291,6 +291,7 @@ async def sync(settings: Settings) -> RunReport:
         warehouse.path,
         checkpoint_threshold=warehouse.checkpoint_threshold,
         threads=warehouse.threads,
+        memory_limit=warehouse.memory_limit,
     )
     try:
         migrate(conn)
