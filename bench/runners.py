@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from bench.procs import Measured, Sandbox, delta, measure
+from etl.config import SyncSettings
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,8 @@ class EtlConfig:
     max_in_flight: int = 8
     page_size: int = 100
     backfill_days: int = 180
-    window_days: float = 14.0
-    batch_records: int = 5000
+    window_days: float = SyncSettings().window_days
+    batch_records: int = SyncSettings().batch_records
 
     def toml(self) -> str:
         return (
@@ -95,8 +96,14 @@ class Runner:
         db.unlink(missing_ok=True)
         return db
 
-    def etl_sync(self, sandbox: Sandbox, config: EtlConfig, db: Path | None = None) -> RunResult:
-        """`etl sync` against `sandbox` into `db` (a fresh file unless given)."""
+    def etl_sync(
+        self,
+        sandbox: Sandbox,
+        config: EtlConfig,
+        db: Path | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> RunResult:
+        """`etl sync` against `sandbox` into `db` (fresh unless given), plus `extra` flags."""
         name = self._name("etl")
         if db is None:
             db = self.workdir / f"{name}.duckdb"
@@ -107,6 +114,7 @@ class Runner:
         cmd = [
             sys.executable, "-m", "etl", "sync",
             "--config", str(config_path), "--db", str(db), "--base-url", sandbox.url, "-q",
+            *extra,
         ]  # fmt: skip
         before = sandbox.summary()
         measured = measure(cmd, env=env, logdir=self.workdir, name=name)

@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -512,6 +513,7 @@ def memory(ctx: Context, scales: tuple[str, ...] = ("small", "medium", "large"))
                 digits=0,
             )
         )
+    history(ctx)
     small, large = ctx.rss.get("small"), ctx.rss.get("large")
     if small and large:
         ctx.figures.append(
@@ -526,3 +528,41 @@ def memory(ctx: Context, scales: tuple[str, ...] = ("small", "medium", "large"))
                 note="ratio of medians",
             )
         )
+
+
+def history(ctx: Context, scale: str = "large", rereads: int = 2) -> None:
+    """Memory against history: re-read everything into the warehouse the first run filled.
+
+    Each re-read (`--since` the backfill start) upserts every record again into a file that
+    already holds them all, so a process whose memory grew with the warehouse would peak
+    higher each time; extraction and batch sizes are the same as the first run's.
+    """
+    ctx.log(f"[bold]memory against history[/]: {scale}, then {rereads} full re-reads")
+    config = UNTHROTTLED
+    since = (datetime.now(UTC) - timedelta(days=config.backfill_days)).strftime("%Y-%m-%d")
+    db = ctx.workdir / "history.duckdb"
+    db.unlink(missing_ok=True)
+    sandbox = ctx.sandbox(scale)
+    try:
+        runs = [ctx.runner.etl_sync(sandbox, config, db)]
+        ctx.describe("first", runs[0])
+        for index in range(rereads):
+            runs.append(ctx.runner.etl_sync(sandbox, config, db, ("--since", since)))
+            ctx.describe(f"re-read #{index + 1}", runs[-1])
+    finally:
+        sandbox.stop()
+    ctx.record("memory/history", runs)
+    first, later = runs[0], [r for r in runs[1:] if r.ok]
+    ctx.figures.append(
+        Figure(
+            "memory",
+            f"{scale} · {rereads} full re-reads into the same warehouse",
+            "peak RSS, re-read ÷ first run",
+            [r.peak_rss_mb / first.peak_rss_mb for r in later] if first.ok else [],
+            "×",
+            note=_failed(runs)
+            or f"first {first.peak_rss_mb:.0f} MB; re-reads "
+            + ", ".join(f"{r.peak_rss_mb:.0f}" for r in later)
+            + " MB (each upserts every record again)",
+        )
+    )
