@@ -11,6 +11,7 @@ was the largest single cost of a CPU-bound sync, and the dicts were most of its 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -19,6 +20,7 @@ import orjson
 RawRecord = msgspec.Raw
 """One record's JSON bytes as received (supports the buffer protocol)."""
 
+NULL = msgspec.Raw(b"null")
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 
@@ -27,11 +29,12 @@ class _PullRequests(msgspec.Struct):
     items: list[msgspec.Raw] | None = None
 
 
-class _WithPullRequests(msgspec.Struct):
-    pullRequests: _PullRequests | None = None
+class _DeploymentParts(msgspec.Struct):
+    metadata: msgspec.Raw = NULL  # absent and null alike
+    pullRequests: _PullRequests | None = None  # noqa: N815 - the API's field name
 
 
-_DEPLOYMENT_PULL_REQUESTS = msgspec.json.Decoder(_WithPullRequests)
+_DEPLOYMENT_PARTS = msgspec.json.Decoder(_DeploymentParts)
 
 
 class NotAnObjectError(ValueError):
@@ -91,14 +94,26 @@ def encode(value: Any) -> RawRecord:
     return msgspec.Raw(orjson.dumps(value))
 
 
-def pull_requests_of(deployments: Sequence[RawRecord]) -> list[RawRecord]:
-    """The raw pull requests embedded in each deployment (`expand=pullRequests`), in order."""
-    found: list[RawRecord] = []
+@dataclass(slots=True)
+class DeploymentParts:
+    """What a deployment embeds, read in one shallow pass over the raw records."""
+
+    metadata: list[str | None] = field(default_factory=list)
+    """Each deployment's free-form `metadata` object as JSON text (None when absent)."""
+    pull_requests: list[RawRecord] = field(default_factory=list)
+    """Every embedded pull request (`expand=pullRequests`), in order."""
+
+
+def deployment_parts(deployments: Sequence[RawRecord]) -> DeploymentParts:
+    """The metadata and pull requests of each deployment, without decoding anything else."""
+    parts = DeploymentParts()
     for deployment in deployments:
         try:
-            embedded = _DEPLOYMENT_PULL_REQUESTS.decode(deployment).pullRequests
+            found = _DEPLOYMENT_PARTS.decode(deployment)
         except msgspec.ValidationError:
-            continue  # the typed decode of the deployment names what is wrong with it
-        if embedded is not None and embedded.items:
-            found.extend(embedded.items)
-    return found
+            found = _DeploymentParts()  # the typed decode of the deployment names the problem
+        metadata = found.metadata
+        parts.metadata.append(None if metadata == NULL else text(metadata))
+        if found.pullRequests is not None and found.pullRequests.items:
+            parts.pull_requests.extend(found.pullRequests.items)
+    return parts

@@ -21,7 +21,7 @@ import polars as pl
 
 from etl.normalize import schemas
 from etl.normalize.frame import Batch, decode_units, raw_column, require, utc_ms
-from etl.rawjson import pull_requests_of
+from etl.rawjson import deployment_parts
 from etl.records import Fetched
 
 
@@ -47,7 +47,8 @@ def _flag_references(frame: pl.DataFrame, owner: str) -> pl.DataFrame:
 def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Flatten deployments, their pull requests, links and flag references."""
     frame = decode_units(units, batch, schemas.DEPLOYMENTS)
-    pr_items = pull_requests_of([item for unit in units for item in unit.items])
+    parts = deployment_parts([item for unit in units for item in unit.items])
+    pr_items = parts.pull_requests
     batch.unknown.note("deployments.pullRequests", pr_items, schemas.PULL_REQUEST_KNOWN)
     stages = pl.col("leadTimeStages").struct
     deployments = frame.select(
@@ -63,7 +64,7 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
         "kind",
         "active",
         "archived",
-        pl.col("_raw").str.json_path_match("$.metadata").alias("metadata"),
+        pl.Series("metadata", parts.metadata, dtype=pl.String),
         pl.col("numberOfContributors").alias("number_of_contributors"),
         pl.col("numberOfPullRequests").alias("number_of_pull_requests"),
         pl.col("linesAdded").alias("lines_added"),
