@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from etl.config import Stream
 from etl.errors import WarehouseError
@@ -129,6 +130,15 @@ def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> l
     return applied
 
 
+def _arrow(frame: pl.DataFrame) -> pa.Table:
+    """The frame as Arrow without copying its strings.
+
+    DuckDB reads Polars' string views as they are; the default conversion copies every
+    string into a large_string array first.
+    """
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 def _where_equal(columns: Iterable[str]) -> str:
     return " AND ".join(f"{_ident(c)} = ?" for c in columns)
 
@@ -145,7 +155,7 @@ def _replace_children(
         keys = frames[source].select(key_columns).unique()
         if keys.is_empty():
             continue
-        conn.register("_parents", keys.to_arrow())
+        conn.register("_parents", _arrow(keys))
         try:
             match = " AND ".join(f"c.{_ident(k)} = p.{k}" for k in key_columns)
             conn.execute(
@@ -166,7 +176,7 @@ def _upsert(
     key = KEYS[table]
     if frame.select(key).is_duplicated().any():
         raise WarehouseError(f"{table}: a batch holds the same key {key} twice; nothing written")
-    conn.register("_stage", frame.to_arrow())
+    conn.register("_stage", _arrow(frame))
     try:
         if not cleared:
             match = " AND ".join(f"t.{_ident(k)} = s.{k}" for k in key)

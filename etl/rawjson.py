@@ -31,7 +31,7 @@ class _PullRequests(msgspec.Struct):
 
 class _DeploymentParts(msgspec.Struct):
     metadata: msgspec.Raw = NULL  # absent and null alike
-    pullRequests: _PullRequests | None = None  # noqa: N815 - the API's field name
+    pullRequests: _PullRequests | None = None
 
 
 _DEPLOYMENT_PARTS = msgspec.json.Decoder(_DeploymentParts)
