@@ -1,7 +1,8 @@
 """DuckDB: migrations, views, and the transactional merge of one batch.
 
 `merge_batch` is the only writer of data. In one transaction it upserts every frame from
-Arrow (delete the stage's keys, then `INSERT … BY NAME`, never row by row), replaces the child
+Arrow (delete the keys the warehouse already holds, then `INSERT … BY NAME`, never row by
+row), replaces the child
 rows of the parents it touched, and applies the batch's marks: deployment windows become
 done, and completed listings soft-delete the rows of their scope that this run did not see.
 Either all of that is committed or none of it, so a crash never leaves state ahead of data.
@@ -34,7 +35,8 @@ from etl.resources import sql_dir
 log = logging.getLogger(__name__)
 
 # Child tables are replaced wholesale for the parents present in a batch (a deployment whose
-# PR list shrank must lose the stale links): child table → (parent-key columns, source table).
+# PR list shrank must lose the stale links): child table → (parent-key columns, parent table).
+# The parent-key columns are the parent table's key.
 CHILD_OF: dict[str, tuple[tuple[str, ...], str]] = {
     "deployment_pull_requests": (("deployment_id",), "deployments"),
     "deployment_flag_references": (("deployment_id",), "deployments"),
@@ -143,49 +145,81 @@ def _where_equal(columns: Iterable[str]) -> str:
     return " AND ".join(f"{_ident(c)} = ?" for c in columns)
 
 
-def _replace_children(
-    conn: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame]
-) -> set[str]:
-    """Delete the child rows of every parent in the batch; return the tables so cleared."""
-    replaced: set[str] = set()
-    for child, (key_columns, source) in CHILD_OF.items():
-        if child not in frames or source not in frames:
-            continue
-        replaced.add(child)
-        keys = frames[source].select(key_columns).unique()
-        if keys.is_empty():
-            continue
-        conn.register("_parents", _arrow(keys))
-        try:
-            match = " AND ".join(f"c.{_ident(k)} = p.{k}" for k in key_columns)
-            conn.execute(
-                f"DELETE FROM {_ident(child)} c "
-                f"WHERE EXISTS (SELECT 1 FROM _parents p WHERE {match})"
-            )
-        finally:
-            conn.unregister("_parents")
-    return replaced
+def _match(columns: Iterable[str], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{_ident(c)} = {right}.{c}" for c in columns)
 
 
-def _upsert(
-    conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, *, cleared: bool
-) -> None:
-    """Replace the rows whose keys the frame holds (`cleared`: their parents' rows are gone)."""
-    if frame.is_empty():
-        return
+def _existing_keys(
+    conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
+) -> pa.Table | None:
+    """The keys of `frame` that `table` already holds, or None when it holds none.
+
+    A first load finds none and so skips every delete below: one scan of the key instead
+    of one per table it would have cleared.
+    """
     key = KEYS[table]
-    if frame.select(key).is_duplicated().any():
-        raise WarehouseError(f"{table}: a batch holds the same key {key} twice; nothing written")
+    conn.register("_stage_keys", _arrow(frame.select(key)))
+    try:
+        found = conn.execute(
+            f"SELECT {', '.join(_ident(k) for k in key)} FROM {_ident(table)} t "
+            f"WHERE EXISTS (SELECT 1 FROM _stage_keys s WHERE {_match(key, 't', 's')})"
+        ).to_arrow_table()
+    finally:
+        conn.unregister("_stage_keys")
+    return found if found.num_rows else None
+
+
+def _delete_keys(
+    conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], keys: pa.Table
+) -> None:
+    conn.register("_gone", keys)
+    try:
+        conn.execute(
+            f"DELETE FROM {_ident(table)} t "
+            f"WHERE EXISTS (SELECT 1 FROM _gone g WHERE {_match(columns, 't', 'g')})"
+        )
+    finally:
+        conn.unregister("_gone")
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     conn.register("_stage", _arrow(frame))
     try:
-        if not cleared:
-            match = " AND ".join(f"t.{_ident(k)} = s.{k}" for k in key)
-            conn.execute(
-                f"DELETE FROM {_ident(table)} t WHERE EXISTS (SELECT 1 FROM _stage s WHERE {match})"
-            )
         conn.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM _stage")
     finally:
         conn.unregister("_stage")
+
+
+def _upsert_all(conn: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame]) -> None:
+    """Replace the rows whose keys the frames hold, and the children of replaced parents.
+
+    Parents first: the keys a parent's frame holds that the warehouse already has are
+    deleted, with all their child rows (a deployment whose pull-request list shrank must
+    lose the stale links); then every frame is inserted. Child frames are never deleted by
+    key: their parents' rows went with the parent.
+    """
+    for table, frame in frames.items():
+        if table not in KEYS:
+            raise ValueError(f"no such table {table!r}")
+        if frame.select(KEYS[table]).is_duplicated().any():
+            raise WarehouseError(
+                f"{table}: a batch holds the same key {KEYS[table]} twice; nothing written"
+            )
+    children = {c for c, (_, parent) in CHILD_OF.items() if c in frames and parent in frames}
+    parents = [table for table in frames if table not in children]
+    for table in [*parents, *children]:
+        frame = frames[table]
+        if frame.is_empty():
+            continue
+        if table in parents:
+            existing = _existing_keys(conn, table, frame)
+            if existing is not None:
+                for child in children:
+                    columns, parent = CHILD_OF[child]
+                    if parent == table:
+                        _delete_keys(conn, child, columns, existing)
+                _delete_keys(conn, table, KEYS[table], existing)
+        _insert(conn, table, frame)
 
 
 def _sweep(
@@ -250,11 +284,7 @@ def merge_batch(
     """Upsert `frames` and apply `marks` in one transaction (all or nothing)."""
     try:
         conn.execute("BEGIN TRANSACTION")
-        cleared = _replace_children(conn, frames)
-        for table, frame in frames.items():
-            if table not in KEYS:
-                raise ValueError(f"no such table {table!r}")
-            _upsert(conn, table, frame, cleared=table in cleared)
+        _upsert_all(conn, frames)
         for mark in marks:
             _apply_mark(conn, mark, run_id, now)
         conn.execute("COMMIT")

@@ -67,9 +67,13 @@ def test_migrate_twice_applies_nothing_the_second_time(warehouse):
 
 
 def deployment_frames(
-    run_id: str, pr_flag_keys: list[str] | None = None
+    run_id: str, pr_flag_keys: list[str] | None = None, first_prs: int | None = None
 ) -> dict[str, pl.DataFrame]:
-    """The example page; with `pr_flag_keys`, its first PR embeds those flag references."""
+    """The example page, normalized.
+
+    With `pr_flag_keys`, its first pull request embeds those flag references; with
+    `first_prs`, the first deployment keeps only that many pull requests.
+    """
     items = json.loads((DATA / "example-deployments-page1.json").read_text())["items"]
     if pr_flag_keys is not None:
         refs = [
@@ -78,11 +82,13 @@ def deployment_frames(
         ]
         pr = items[0]["pullRequests"]["items"][0]
         pr["flagReferences"] = {"totalCount": len(refs), "items": refs}
+    if first_prs is not None:
+        prs = items[0]["pullRequests"]
+        prs["items"] = prs["items"][:first_prs]
+        prs["totalCount"] = first_prs
     ctx = {"project_key": "default", "environment_key": "production"}
-    return NORMALIZERS[Stream.DEPLOYMENTS](
-        [Fetched(Stream.DEPLOYMENTS, ctx, [encode(i) for i in items])],
-        Batch(run_id, NOW, UnknownFields()),
-    )
+    units = [Fetched(Stream.DEPLOYMENTS, ctx, [encode(item) for item in items])]
+    return NORMALIZERS[Stream.DEPLOYMENTS](units, Batch(run_id, NOW, UnknownFields()))
 
 
 def counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -105,6 +111,15 @@ def test_pull_request_flag_references_follow_the_latest_copy_of_the_pull_request
     ]
     merge_batch(warehouse, deployment_frames("r3", []), [], run_id="r3", now=NOW)
     assert counts(warehouse)["pull_request_flag_references"] == 0
+
+
+def test_a_deployment_whose_pull_requests_shrank_loses_the_stale_links(warehouse):
+    merge_batch(warehouse, deployment_frames("r1"), [], run_id="r1", now=NOW)
+    before = counts(warehouse)["deployment_pull_requests"]
+    merge_batch(warehouse, deployment_frames("r2", first_prs=1), [], run_id="r2", now=NOW)
+    after = counts(warehouse)
+    assert after["deployment_pull_requests"] == before - 1
+    assert after["deployments"] == 2
 
 
 def test_a_failed_batch_leaves_nothing_behind(warehouse):
