@@ -34,6 +34,7 @@ from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
 from etl.load import connect, duplicate_keys, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
+from etl.normalize.rejects import find_rejects, rejects_frame, without
 from etl.ratelimit import RateLimiter
 from etl.records import Fetched, Mark, StreamRejected
 from etl.state import Window, finish_run, plan_windows, start_run
@@ -190,15 +191,36 @@ class _Run:
             if unit.stream not in self.rejected:
                 by_stream[unit.stream].append(unit)
         normalized = _Normalized(batch.loaded_at)
+        rejected: list[pl.DataFrame] = []
         for stream, stream_units in by_stream.items():
+            normalize = NORMALIZERS[stream]
             try:
-                normalized.frames.update(NORMALIZERS[stream](stream_units, batch))
+                normalized.frames.update(normalize(stream_units, batch))
             except DataError as exc:
-                self.rejected.add(stream)
-                self.fail(stream, "data", exc)
-                continue
+                rejects = find_rejects(stream_units, normalize, batch)
+                loadable = without(stream_units, rejects or [])
+                try:
+                    if rejects is None:
+                        raise exc from None
+                    normalized.frames.update(normalize(loadable, batch))
+                except DataError as final:
+                    self.rejected.add(stream)
+                    self.fail(stream, "data", final)
+                    continue
+                rejected.append(rejects_frame(stream_units, rejects, batch))
+                self.fail(
+                    stream,
+                    "data",
+                    DataError(
+                        f"{len(rejects)} record(s) kept in rejected_records instead of loaded; "
+                        f"the first: {rejects[0].error}"
+                    ),
+                )
+                stream_units = loadable
             normalized.marks.extend(mark for unit in stream_units for mark in unit.marks)
             normalized.loaded[stream] = sum(len(unit.items) for unit in stream_units)
+        if rejected:
+            normalized.frames["rejected_records"] = pl.concat(rejected)
         return normalized
 
     async def merge(self, normalized: _Normalized) -> None:

@@ -325,6 +325,10 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "metric_keys": STRS, "metric_group_keys": STRS,
         "stages": pl.List(pl.Struct({"allocation": I, "duration_ms": I})), **_SOFT_DELETED,
     },
+    "rejected_records": {
+        "run_id": S, "stream": S, "record_hash": S, "scope": S, "error": S, "_raw": S,
+        "rejected_at": TS,
+    },
 }  # fmt: skip
 
 # Primary keys: the upsert identity of every table (must match the DDL).
@@ -343,6 +347,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "run_id", "project_key", "pipeline_key", "flag_key", "created_at",
     ),
     "release_policies": ("project_key", "policy_id"),
+    "rejected_records": ("run_id", "stream", "record_hash"),
 }  # fmt: skip
 
 

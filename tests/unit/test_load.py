@@ -48,7 +48,8 @@ def test_ddl_matches_the_polars_schemas(warehouse):
 
 
 def test_ddl_declares_the_keys_the_merge_keeps_unique():
-    ddl = (Path(__file__).parents[2] / "sql" / "migrations" / "0001_core_tables.sql").read_text()
+    migrations = sorted((Path(__file__).parents[2] / "sql" / "migrations").glob("*.sql"))
+    ddl = "".join(path.read_text() for path in migrations)
     for table, key in KEYS.items():
         block = ddl[ddl.index(f"CREATE TABLE {table} (") :].split(");", 1)[0]
         assert f"-- key: ({', '.join(key)})" in block, table
