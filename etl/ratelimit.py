@@ -34,6 +34,7 @@ class _Budget:
     remaining: int | None = None
     limit: int | None = None
     reset_at: float = 0.0  # epoch seconds
+    granted_after: float = -1.0  # the reset after which we granted a fresh window
 
 
 _BUDGET_HEADERS = {
@@ -101,6 +102,7 @@ class RateLimiter:
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._budgets: dict[str, _Budget] = {}
+        self._on_the_wire = 0
         self.waited_s = 0.0
 
     def _budgets_for(self, route: str) -> list[_Budget]:
@@ -116,8 +118,19 @@ class RateLimiter:
             if budget.remaining is None or budget.remaining > 0:
                 continue
             if now >= budget.reset_at:
-                # The window has rolled over: we may spend a fresh full window (or probe).
-                budget.remaining = budget.limit
+                if budget.limit is None:
+                    budget.remaining = None  # size unknown: probe, the response will tell
+                    continue
+                if budget.granted_after != budget.reset_at or not self._on_the_wire:
+                    # The window has rolled over: grant one fresh window, less the requests
+                    # still on the wire (sent in the old one, they may count in the new one).
+                    budget.granted_after = budget.reset_at
+                    budget.remaining = budget.limit - self._on_the_wire
+                    if budget.remaining > 0:
+                        continue
+                # The granted window is spent before any of its responses said more: wait
+                # for one to come back (observe() then brings the new window's count).
+                wait = max(wait, RESET_MARGIN_S)
                 continue
             wait = max(wait, budget.reset_at + RESET_MARGIN_S - now)
         return wait
@@ -135,7 +148,11 @@ class RateLimiter:
                 for budget in self._budgets_for(route):
                     if budget.remaining is not None:
                         budget.remaining -= 1
-            yield
+            self._on_the_wire += 1
+            try:
+                yield
+            finally:
+                self._on_the_wire -= 1
 
     def observe(self, route: str, headers: Mapping[str, str]) -> None:
         """Correct the budget estimates from one response's `X-Ratelimit-*` headers."""
@@ -151,12 +168,18 @@ class RateLimiter:
             reset_ms = _int_header(headers, reset_h)
             # Without a reset header, assume LaunchDarkly's documented 10-second window.
             reset_at = reset_ms / 1000 if reset_ms is not None else self._clock() + WINDOW_S
+            # The server's count may not include our requests still on the wire: `remaining`
+            # less those is the most that is surely left.
+            surely_left = remaining - self._on_the_wire
             if reset_at > budget.reset_at + 0.001:
-                # A newer window than we knew: its count is authoritative.
+                # A newer window than we knew.
                 budget.reset_at = reset_at
-                budget.remaining = remaining
-            elif budget.remaining is None or remaining < budget.remaining:
-                budget.remaining = remaining
+                budget.remaining = surely_left
+            else:
+                # Our own count (every request sent, decremented) is exact for ours; the
+                # server's also sees other clients of the token.
+                ours = budget.remaining if budget.remaining is not None else remaining
+                budget.remaining = min(remaining, max(ours, surely_left))
 
     def pause(self, seconds: float) -> None:
         """After a 429: hold every new request for `seconds` (the server's Retry-After)."""

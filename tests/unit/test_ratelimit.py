@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from etl.ratelimit import RateLimiter, retry_after_seconds
@@ -18,6 +20,7 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+        await asyncio.sleep(0)  # still a suspension point, as a real sleep is
 
 
 def limiter(clock: FakeClock, rps: float | None = None, in_flight: int = 4) -> RateLimiter:
@@ -99,3 +102,56 @@ def test_retry_after_prefers_the_header_then_the_reset():
     assert retry_after_seconds({"Retry-After": "7"}, now=0) == 7
     assert retry_after_seconds({"X-Ratelimit-Reset": "5000"}, now=2.0) == pytest.approx(3.0)
     assert retry_after_seconds({}, now=0) is None
+
+
+async def test_a_new_window_is_not_spent_by_requests_still_on_the_wire():
+    # Requests sent at the end of a window may arrive in the next one and count there.
+    clock = FakeClock()
+    pacer = limiter(clock, in_flight=8)
+    reset_ms = int((clock.now + 1) * 1000)
+    headers = {
+        "X-Ratelimit-Global-Remaining": "2",
+        "X-Ratelimit-Global-Limit": "5",
+        "X-Ratelimit-Reset": str(reset_ms),
+    }
+    pacer.observe("r", headers)
+    on_the_wire = [pacer.slot("r") for _ in range(2)]
+    for request in on_the_wire:
+        await request.__aenter__()
+    clock.now += 1.5  # the window rolls over while both are still out
+    sent_in_new_window = 0
+    for _ in range(3):
+        async with pacer.slot("r"):
+            sent_in_new_window += 1
+    assert clock.sleeps == []  # 5 - 2 on the wire = 3 may go at once
+    waiting = pacer.slot("r")
+    task = asyncio.ensure_future(waiting.__aenter__())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()  # the 4th waits for one on the wire to come back
+    await on_the_wire[0].__aexit__(None, None, None)
+    new_window = {**headers, "X-Ratelimit-Global-Remaining": "1"}
+    new_window["X-Ratelimit-Reset"] = str(reset_ms + 1000)
+    pacer.observe("r", new_window)  # its response tells what is left of the new window
+    await task
+    await waiting.__aexit__(None, None, None)
+    await on_the_wire[1].__aexit__(None, None, None)
+
+
+async def test_a_newer_windows_count_is_trusted_less_the_requests_still_on_the_wire():
+    # The server answered before it saw our other requests: they may not be in its count.
+    clock = FakeClock()
+    pacer = limiter(clock, in_flight=8)
+    on_the_wire = [pacer.slot("r") for _ in range(3)]
+    for request in on_the_wire:
+        await request.__aenter__()
+    reset_ms = int((clock.now + 1) * 1000)
+    pacer.observe("r", {"X-Ratelimit-Global-Remaining": "4", "X-Ratelimit-Reset": str(reset_ms)})
+    async with pacer.slot("r"):  # 4 - 3 on the wire = 1 surely left
+        pass
+    assert clock.sleeps == []
+    async with pacer.slot("r"):
+        pass
+    assert clock.now >= reset_ms / 1000
+    for request in on_the_wire:
+        await request.__aexit__(None, None, None)
