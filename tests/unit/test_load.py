@@ -20,14 +20,6 @@ DATA = Path(__file__).parents[1] / "data"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
-@pytest.fixture
-def warehouse(tmp_path):
-    conn = connect(tmp_path / "w.duckdb")
-    migrate(conn)
-    yield conn
-    conn.close()
-
-
 def duckdb_type(dtype: pl.DataType) -> str:
     names = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN"}
     if isinstance(dtype, pl.Datetime):

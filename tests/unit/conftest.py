@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pytest
+
+from etl.load import connect, migrate
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    """A migrated warehouse in a fresh DuckDB file."""
+    conn = connect(tmp_path / "w.duckdb")
+    migrate(conn)
+    yield conn
+    conn.close()
