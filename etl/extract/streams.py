@@ -71,6 +71,9 @@ class StreamReader:
         self._chain_slots = 2 * settings.limits.max_in_flight
         self._chains = asyncio.Semaphore(self._chain_slots)
         self._project_count = 1
+        # (project, environment) pairs whose deployments the API refused (403, 404): their
+        # other windows are not read, so one refusal is one error, not one per window.
+        self._refused: set[tuple[str, str]] = set()
         self._emit = emit
         self._plan = plan
         self._fail = fail
@@ -221,14 +224,23 @@ class StreamReader:
                 Fetched(Stream.DEPLOYMENTS, context, page.items, marks=(done,) if last else ())
             )
 
+        partition = (window.project_key, window.environment_key)
         async with self._chains:
-            await run_cursor_chain(
-                self._api,
-                CursorPaginator(DEPLOYMENTS, params),
-                route=DEPLOYMENTS,
-                beta=True,
-                on_page=on_page,
-            )
+            if partition in self._refused:
+                return  # another window of this environment was refused; reported there
+            try:
+                await run_cursor_chain(
+                    self._api,
+                    CursorPaginator(DEPLOYMENTS, params),
+                    route=DEPLOYMENTS,
+                    beta=True,
+                    on_page=on_page,
+                )
+            except FatalApiError:
+                if partition in self._refused:
+                    return
+                self._refused.add(partition)
+                raise
 
     async def _pipelines(self, project_key: str) -> None:
         items = await self._listing(

@@ -1,0 +1,54 @@
+"""A failure confined to one partition is reported for its stream; the rest of the run loads."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from etl.sandbox import Dataset, SandboxConfig, make_app
+from etl.sandbox.errors import error_response
+from etl.sync import sync
+from tests.integration.warehouse_truth import warehouse_differences
+
+
+async def test_forbidden_environment_and_missing_pipeline_fail_only_their_partitions(
+    settings_for,
+):
+    config = SandboxConfig(scale="tiny", now_ms=int(time.time() // 60 * 60_000))
+    dataset = Dataset.generate(config.seed, config.scale, config.anchor_ms())
+    project = dataset.projects[0]["key"]
+    environment = dataset.environments[project][1]["key"]
+    pipeline = dataset.releases.pipelines[project][0]["key"]
+
+    @web.middleware
+    async def refuse(request: web.Request, handler):
+        query = request.query
+        if (query.get("projectKey"), query.get("environmentKey")) == (project, environment):
+            return error_response(403, ("forbidden", "Forbidden"))
+        if request.path == f"/api/v2/projects/{project}/release-pipelines/{pipeline}/releases":
+            return error_response(404, ("not_found", "Invalid resource identifier"))
+        return await handler(request)
+
+    app = make_app(dataset, config)
+    app.middlewares.insert(0, refuse)
+    async with TestServer(app, host="127.0.0.1") as server:
+        sandbox = type(
+            "Sandbox", (), {"url": str(server.make_url("")).rstrip("/"), "config": config}
+        )
+        settings = settings_for(sandbox)
+        report = await sync(settings)
+
+    assert (report.status, report.exit_code) == ("partial", 3)
+    (deployment_error,) = report.streams["deployments"].errors  # one, not one per window
+    assert f"deployments {project}/{environment}" in deployment_error
+    assert "403" in deployment_error
+    (progression_error,) = report.streams["release_progressions"].errors
+    assert f"releases of pipeline {project}/{pipeline}" in progression_error
+    assert "404" in progression_error
+
+    truth = dataset.truth()
+    truth.deployments[(project, environment)] = []
+    truth.release_progressions[(project, pipeline)] = []
+    assert warehouse_differences(settings.warehouse.path, truth) == []
