@@ -205,7 +205,7 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFra
             raise WarehouseError(
                 f"{table}: a batch holds the same key {KEYS[table]} twice; nothing written"
             )
-    children = {c for c, (_, parent) in CHILD_OF.items() if c in frames and parent in frames}
+    children = [c for c, (_, parent) in CHILD_OF.items() if c in frames and parent in frames]
     parents = [table for table in frames if table not in children]
     for table in [*parents, *children]:
         frame = frames[table]
@@ -237,10 +237,10 @@ def _sweep(
     # A row seen again after deletion comes back: its upsert wrote _deleted_at = NULL.
     if table in CASCADES:
         child, columns = CASCADES[table]
-        match = " AND ".join(f"c.{_ident(col)} = p.{col}" for col in columns)
         conn.execute(
             f"UPDATE {_ident(child)} c SET _deleted_at = ? WHERE c._deleted_at IS NULL AND EXISTS "
-            f"(SELECT 1 FROM {table} p WHERE {match} AND p._deleted_at IS NOT NULL)",
+            f"(SELECT 1 FROM {table} p WHERE {_match(columns, 'c', 'p')} "
+            "AND p._deleted_at IS NOT NULL)",
             [now],
         )
 

@@ -182,8 +182,9 @@ class _Run:
     def normalize_units(self, units: Sequence[Fetched]) -> _Normalized:
         """Normalize one batch (worker thread).
 
-        A stream whose data is rejected is left out of this and every later batch; the
-        other streams of the batch are still committed.
+        Records that do not fit are set aside (`rejected_records`) and the rest loads; a
+        stream whose data cannot be explained record by record is left out of this and
+        every later batch, while the other streams of the batch are still committed.
         """
         batch = Batch(self.report.run_id, datetime.now(UTC), self.unknown)
         by_stream: dict[Stream, list[Fetched]] = defaultdict(list)
@@ -193,21 +194,36 @@ class _Run:
         normalized = _Normalized(batch.loaded_at)
         rejected: list[pl.DataFrame] = []
         for stream, stream_units in by_stream.items():
-            normalize = NORMALIZERS[stream]
+            outcome = self._normalize_stream(stream, stream_units, batch)
+            if outcome is None:
+                continue
+            frames, loaded_units, rejects = outcome
+            normalized.frames.update(frames)
+            if rejects is not None:
+                rejected.append(rejects)
+            normalized.marks.extend(mark for unit in loaded_units for mark in unit.marks)
+            normalized.loaded[stream] = sum(len(unit.items) for unit in loaded_units)
+        if rejected:
+            normalized.frames["rejected_records"] = pl.concat(rejected)
+        return normalized
+
+    def _normalize_stream(
+        self, stream: Stream, units: Sequence[Fetched], batch: Batch
+    ) -> tuple[dict[str, pl.DataFrame], Sequence[Fetched], pl.DataFrame | None] | None:
+        """Frames, the units they came from and the rejected records; None: stream rejected."""
+        normalize = NORMALIZERS[stream]
+        try:
+            return normalize(units, batch), units, None
+        except DataError as exc:
+            error = exc
+        rejects = find_rejects(units, normalize, batch)
+        if rejects is not None:
+            loadable = without(units, rejects)
             try:
-                normalized.frames.update(normalize(stream_units, batch))
+                frames = normalize(loadable, batch)
             except DataError as exc:
-                rejects = find_rejects(stream_units, normalize, batch)
-                loadable = without(stream_units, rejects or [])
-                try:
-                    if rejects is None:
-                        raise exc from None
-                    normalized.frames.update(normalize(loadable, batch))
-                except DataError as final:
-                    self.rejected.add(stream)
-                    self.fail(stream, "data", final)
-                    continue
-                rejected.append(rejects_frame(stream_units, rejects, batch))
+                error = exc
+            else:
                 self.fail(
                     stream,
                     "data",
@@ -216,12 +232,10 @@ class _Run:
                         f"the first: {rejects[0].error}"
                     ),
                 )
-                stream_units = loadable
-            normalized.marks.extend(mark for unit in stream_units for mark in unit.marks)
-            normalized.loaded[stream] = sum(len(unit.items) for unit in stream_units)
-        if rejected:
-            normalized.frames["rejected_records"] = pl.concat(rejected)
-        return normalized
+                return frames, loadable, rejects_frame(units, rejects, batch)
+        self.rejected.add(stream)
+        self.fail(stream, "data", error)
+        return None
 
     async def merge(self, normalized: _Normalized) -> None:
         """Commit one normalized batch (worker thread, one transaction), then count it."""

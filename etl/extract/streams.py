@@ -105,7 +105,8 @@ class StreamReader:
         """Read a whole offset listing, emit it as one unit that completes its scope.
 
         Returns:
-            The listing's records, decoded (callers read keys from them).
+            The listing's records that are objects, decoded (callers read keys from them;
+            a record that is not an object is named by the normalizer).
         """
         items, records, first = await read_offset_listing(
             self._api, paginator, route=route, beta=beta, key_fields=key_fields
@@ -113,7 +114,7 @@ class StreamReader:
         await self._emit(
             Fetched(stream, scope, items, body=first.body, marks=(ScopeComplete(stream, scope),))
         )
-        return records
+        return [record for record in records if isinstance(record, dict)]
 
     async def read_all(self) -> None:
         """Discovery, then every selected stream of every selected project, concurrently."""
