@@ -150,9 +150,12 @@ class _Run:
         deadline = 0.0
         try:
             while True:
-                timeout = max(0.0, deadline - loop.time()) if pending else None
+                # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
+                # cancellation that arrives as the queue hands over an item, and the run
+                # then waits forever for a sentinel that a cancelled reader never sends.
                 try:
-                    unit = await asyncio.wait_for(self.queue.get(), timeout)
+                    async with asyncio.timeout_at(deadline if pending else None):
+                        unit = await self.queue.get()
                 except TimeoutError:
                     unit = None
                 if isinstance(unit, Fetched):

@@ -22,6 +22,7 @@ batch_records = 1000
 """
 
 DEPLOYMENTS_PATH = "/api/v2/engineering-insights/deployments"
+EXIT_WITHIN_S = 30
 
 
 def deployment_pages_served(sandbox) -> int:
@@ -54,7 +55,12 @@ async def run_cli_signalled_after(
         assert process.returncode is None, "the run ended before the kill: it proved nothing"
         await asyncio.sleep(0.005)
     process.send_signal(signum)
-    return await process.wait()
+    try:
+        return await asyncio.wait_for(process.wait(), EXIT_WITHIN_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"the run did not exit within {EXIT_WITHIN_S}s of signal {signum}")
 
 
 @pytest.mark.slow
