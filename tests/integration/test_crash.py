@@ -60,7 +60,9 @@ async def run_cli_signalled_after(
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise AssertionError(f"the run did not exit within {EXIT_WITHIN_S}s of signal {signum}")
+        raise AssertionError(
+            f"the run did not exit within {EXIT_WITHIN_S}s of signal {signum}"
+        ) from None
 
 
 @pytest.mark.slow
