@@ -150,6 +150,12 @@ class ApiClient:
             },
             raise_for_status=False,
         )
+        # aiohttp silently resends an idempotent request once when a kept-alive connection
+        # closes under it. That resend bypasses the rate limiter (it spent a budget the
+        # limiter had not counted: a 429 in a faulty run), so a dropped connection surfaces
+        # here instead and is retried through the limiter and our backoff. The switch is
+        # private; aiohttp's own test client turns it off the same way.
+        self._session._retry_connection = False
         return self
 
     async def __aexit__(

@@ -28,6 +28,21 @@ async def test_medium_scale_with_faults_and_rate_limit_equals_truth(sandbox_fact
     assert warehouse_differences(settings.warehouse.path, sandbox.dataset.truth()) == []
 
 
+async def test_dropped_connections_under_a_rate_limit_cost_no_429(sandbox_factory, settings_for):
+    # A dropped keep-alive connection must be retried through the rate limiter: a resend
+    # behind its back (aiohttp's own) spends budget the limiter did not count.
+    async with sandbox_factory(
+        scale="small", rate=20, rate_window_s=1.0, fault_rate=0.1, fault_kinds=("drop",)
+    ) as sandbox:
+        settings = settings_for(sandbox)
+        report = await sync(settings)
+        served_429 = sum(1 for record in sandbox.requests if record.status == 429)
+    assert report.status == "succeeded", report.streams_json()
+    assert report.retries > 0
+    assert (served_429, report.rate_limited) == (0, 0)
+    assert warehouse_differences(settings.warehouse.path, sandbox.dataset.truth()) == []
+
+
 async def test_second_run_changes_nothing(sandbox_factory, settings_for):
     async with sandbox_factory(scale="tiny") as sandbox:
         settings = settings_for(sandbox)
