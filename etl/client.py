@@ -180,7 +180,7 @@ class ApiClient:
         rate_limited = 0
         while True:
             try:
-                decoded = await self._get_json(request, route=route, beta=beta)
+                decoded = await self._fetch_split(request, route=route, beta=beta)
             except RetryableApiError as err:
                 if err.status == 429:
                     rate_limited += 1
@@ -213,7 +213,7 @@ class ApiClient:
                 raise DataError(f"GET {request.describe()}: response has no 'items' list")
             return Page(request=request, items=items, body=body)
 
-    async def _get_json(
+    async def _fetch_split(
         self, request: PageRequest, *, route: str, beta: bool
     ) -> tuple[list[RawRecord] | None, dict[str, Any]]:
         """One attempt: send, read the whole body, split it; map every failure to an ApiError.

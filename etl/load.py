@@ -2,16 +2,16 @@
 
 `merge_batch` is the only writer of data. In one transaction it upserts every frame from
 Arrow (delete the keys the warehouse already holds, then `INSERT … BY NAME`, never row by
-row), replaces the child
-rows of the parents it touched, and applies the batch's marks: deployment windows become
-done, and completed listings soft-delete the rows of their scope that this run did not see.
-Either all of that is committed or none of it, so a crash never leaves state ahead of data.
+row), replaces the child rows of the parents it touched, and applies the batch's marks:
+deployment windows become done, and completed listings soft-delete the rows of their scope
+that this run did not see. Either all of that is committed or none of it, so a crash never
+leaves state ahead of data.
 
 The data tables declare their keys in comments, not as PRIMARY KEY constraints: DuckDB keeps
 a constraint's ART index in memory and updates it row by row, which made loading ~3× slower
-and memory grow with the warehouse. Uniqueness holds by construction instead — a stage whose
-keys repeat is refused before anything is written, and every key of the stage is deleted
-before it is inserted, inside one transaction with DuckDB's single writer.
+and memory grow with the warehouse. Uniqueness holds by construction instead — a batch whose
+keys repeat is refused before anything is written, and every key the warehouse already
+holds is deleted before the batch is inserted, inside one transaction with one writer.
 """
 
 from __future__ import annotations

@@ -67,14 +67,12 @@ def without(units: Sequence[Fetched], rejects: Sequence[Rejected]) -> list[Fetch
     dropped: dict[int, set[int]] = defaultdict(set)
     for reject in rejects:
         dropped[reject.unit].add(reject.item)
-    kept: list[Fetched] = []
-    for u, unit in enumerate(units):
-        if u not in dropped:
-            kept.append(unit)
-            continue
-        items = [item for i, item in enumerate(unit.items) if i not in dropped[u]]
-        kept.append(Fetched(unit.stream, unit.context, items, body=unit.body))
-    return kept
+    return [
+        _narrowed(unit, [i for i in range(len(unit.items)) if i not in dropped[u]])
+        if u in dropped
+        else unit
+        for u, unit in enumerate(units)
+    ]
 
 
 def rejects_frame(
@@ -104,9 +102,9 @@ def _subset(units: Sequence[Fetched], part: Sequence[tuple[int, int]]) -> list[F
     picked: dict[int, list[int]] = defaultdict(list)
     for u, i in part:
         picked[u].append(i)
-    return [
-        Fetched(
-            units[u].stream, units[u].context, [units[u].items[i] for i in items], units[u].body
-        )
-        for u, items in picked.items()
-    ]
+    return [_narrowed(units[u], items) for u, items in picked.items()]
+
+
+def _narrowed(unit: Fetched, indices: Sequence[int]) -> Fetched:
+    """`unit` with only the items at `indices`, and without its marks."""
+    return Fetched(unit.stream, unit.context, [unit.items[i] for i in indices], body=unit.body)

@@ -29,12 +29,15 @@ def deployment_pages_served(sandbox) -> int:
     return sum(1 for record in sandbox.requests if record.path == DEPLOYMENTS_PATH)
 
 
-async def run_cli(args: list[str], env: dict[str, str]) -> int:
-    process = await asyncio.create_subprocess_exec(
+async def spawn_sync(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "etl", *args,
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    return await process.wait()
+
+
+async def run_cli(args: list[str], env: dict[str, str]) -> int:
+    return await (await spawn_sync(args, env)).wait()
 
 
 async def run_cli_signalled_after(
@@ -47,10 +50,7 @@ async def run_cli_signalled_after(
     batch's normalization or its commit may be under way.
     """
     served_before = deployment_pages_served(sandbox)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "etl", *args,
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    process = await spawn_sync(args, env)
     while deployment_pages_served(sandbox) - served_before < pages:
         assert process.returncode is None, "the run ended before the kill: it proved nothing"
         await asyncio.sleep(0.005)

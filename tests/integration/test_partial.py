@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestServer
 from etl.sandbox import Dataset, SandboxConfig, make_app
 from etl.sandbox.errors import error_response
 from etl.sync import sync
+from tests.integration.conftest import Sandbox
 from tests.integration.warehouse_truth import warehouse_differences
 
 
@@ -34,10 +35,8 @@ async def test_forbidden_environment_and_missing_pipeline_fail_only_their_partit
     app = make_app(dataset, config)
     app.middlewares.insert(0, refuse)
     async with TestServer(app, host="127.0.0.1") as server:
-        sandbox = type(
-            "Sandbox", (), {"url": str(server.make_url("")).rstrip("/"), "config": config}
-        )
-        settings = settings_for(sandbox)
+        url = str(server.make_url("")).rstrip("/")
+        settings = settings_for(Sandbox(url, dataset, app, config))
         report = await sync(settings)
 
     assert (report.status, report.exit_code) == ("partial", 3)
