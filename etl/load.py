@@ -75,8 +75,14 @@ def connect(
     checkpoint_threshold: str | None = None,
     threads: int | None = None,
     memory_limit: str | None = None,
+    row_group_size: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError."""
+    """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError.
+
+    `row_group_size` is an option of `ATTACH`, not of a connection, and is not stored in
+    the file: a writer that sets it opens an in-memory database and attaches the file to it
+    as the default catalog, which every unqualified name then refers to.
+    """
     config: dict[str, str | bool | int | float | list[str]] = {}
     if checkpoint_threshold:
         config["checkpoint_threshold"] = checkpoint_threshold
@@ -87,7 +93,17 @@ def connect(
     try:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        if read_only or not row_group_size:
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        conn = duckdb.connect(":memory:", config=config)
+        try:
+            quoted = str(path).replace("'", "''")
+            conn.execute(f"ATTACH '{quoted}' AS warehouse (ROW_GROUP_SIZE {int(row_group_size)})")
+            conn.execute("USE warehouse")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
     except OSError as exc:
         raise WarehouseError(f"{path}: cannot create the warehouse: {exc.strerror}") from None
     except duckdb.IOException as exc:

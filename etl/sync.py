@@ -353,6 +353,7 @@ async def sync(settings: Settings) -> RunReport:
         checkpoint_threshold=warehouse.checkpoint_threshold,
         threads=warehouse.threads,
         memory_limit=warehouse.memory_limit,
+        row_group_size=warehouse.row_group_size,
     )
     try:
         migrate(conn)

@@ -147,7 +147,8 @@ def test_completed_listing_soft_deletes_rows_it_no_longer_contains(warehouse):
     ).fetchone() == (2,)
 
 
-def test_second_writer_gets_a_clear_lock_error(tmp_path):
+@pytest.mark.parametrize("row_group_size", [None, 16_384])
+def test_second_writer_gets_a_clear_lock_error(tmp_path, row_group_size):
     path = tmp_path / "w.duckdb"
     import subprocess
     import sys
@@ -160,7 +161,24 @@ def test_second_writer_gets_a_clear_lock_error(tmp_path):
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         with pytest.raises(WarehouseError, match="in use by another process"):
-            connect(path)
+            connect(path, row_group_size=row_group_size)
     finally:
         holder.kill()
         holder.communicate()
+
+
+def test_a_writer_attaches_the_file_with_its_row_group_size(tmp_path):
+    path = tmp_path / "it's a warehouse.duckdb"  # the quote must survive the ATTACH
+    conn = connect(path, row_group_size=2_048)
+    migrate(conn)
+    conn.execute("CREATE TABLE numbers AS SELECT range AS n FROM range(10000)")
+    conn.execute("CHECKPOINT")
+    largest = conn.execute("SELECT max(count) FROM pragma_storage_info('numbers')").fetchone()
+    conn.close()
+    assert largest == (2_048,)
+    reader = connect(path, read_only=True)
+    try:
+        assert reader.execute("SELECT count(*) FROM numbers").fetchone() == (10_000,)
+        assert reader.execute("SELECT count(*) FROM etl_runs").fetchone() == (0,)
+    finally:
+        reader.close()
