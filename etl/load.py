@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -165,23 +166,17 @@ def _match(columns: Iterable[str], left: str, right: str) -> str:
     return " AND ".join(f"{left}.{_ident(c)} = {right}.{c}" for c in columns)
 
 
-def _existing_keys(
-    conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
-) -> pa.Table | None:
-    """The keys of `frame` that `table` already holds, or None when it holds none.
+def _existing_keys(conn: duckdb.DuckDBPyConnection, table: str) -> pa.Table | None:
+    """The keys of the staged rows (`_stage`) that `table` already holds, or None.
 
     A first load finds none and so skips every delete below: one scan of the key instead
     of one per table it would have cleared.
     """
     key = KEYS[table]
-    conn.register("_stage_keys", _arrow(frame.select(key)))
-    try:
-        found = conn.execute(
-            f"SELECT {', '.join(_ident(k) for k in key)} FROM {_ident(table)} t "
-            f"WHERE EXISTS (SELECT 1 FROM _stage_keys s WHERE {_match(key, 't', 's')})"
-        ).to_arrow_table()
-    finally:
-        conn.unregister("_stage_keys")
+    found = conn.execute(
+        f"SELECT {', '.join(_ident(k) for k in key)} FROM {_ident(table)} t "
+        f"WHERE EXISTS (SELECT 1 FROM _stage s WHERE {_match(key, 't', 's')})"
+    ).to_arrow_table()
     return found if found.num_rows else None
 
 
@@ -198,21 +193,25 @@ def _delete_keys(
         conn.unregister("_gone")
 
 
-def _insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    conn.register("_stage", _arrow(frame))
-    try:
-        conn.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM _stage")
-    finally:
-        conn.unregister("_stage")
+@dataclass(frozen=True)
+class Staged:
+    """A batch checked and converted for `merge_batch`: table → Arrow rows, in merge order.
+
+    Staging is separate so that it can run on another thread than the merge: the thread
+    that owns the warehouse connection is a sync's bottleneck.
+    """
+
+    tables: dict[str, pa.Table]
+    children: frozenset[str]
+    """Tables whose parent is in the batch: their rows go with the parent's, not by key."""
 
 
-def _upsert_all(conn: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame]) -> None:
-    """Replace the rows whose keys the frames hold, and the children of replaced parents.
+def stage(frames: Mapping[str, pl.DataFrame]) -> Staged:
+    """Refuse a batch that holds a key twice; order parents before children; to Arrow.
 
-    Parents first: the keys a parent's frame holds that the warehouse already has are
-    deleted, with all their child rows (a deployment whose pull-request list shrank must
-    lose the stale links); then every frame is inserted. Child frames are never deleted by
-    key: their parents' rows went with the parent.
+    Raises:
+        WarehouseError: a frame repeats a key (nothing of the batch is written).
+        ValueError: a frame names no known table.
     """
     for table, frame in frames.items():
         if table not in KEYS:
@@ -223,19 +222,32 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFra
             )
     children = [c for c, (_, parent) in CHILD_OF.items() if c in frames and parent in frames]
     parents = [table for table in frames if table not in children]
-    for table in [*parents, *children]:
-        frame = frames[table]
-        if frame.is_empty():
-            continue
-        if table in parents:
-            existing = _existing_keys(conn, table, frame)
+    return Staged(
+        {table: _arrow(frames[table]) for table in [*parents, *children] if frames[table].height},
+        frozenset(children),
+    )
+
+
+def _upsert_all(conn: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+    """Replace the rows whose keys the batch holds, and the children of replaced parents.
+
+    Parents first: the keys a parent's rows hold that the warehouse already has are
+    deleted, with all their child rows (a deployment whose pull-request list shrank must
+    lose the stale links); then every table's rows are inserted. Child rows are never
+    deleted by key: their parents' rows went with the parent.
+    """
+    for table, rows in staged.tables.items():
+        conn.register("_stage", rows)
+        try:
+            existing = None if table in staged.children else _existing_keys(conn, table)
             if existing is not None:
-                for child in children:
-                    columns, parent = CHILD_OF[child]
-                    if parent == table:
+                for child, (columns, parent) in CHILD_OF.items():
+                    if parent == table and child in staged.children:
                         _delete_keys(conn, child, columns, existing)
                 _delete_keys(conn, table, KEYS[table], existing)
-        _insert(conn, table, frame)
+            conn.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM _stage")
+        finally:
+            conn.unregister("_stage")
 
 
 def _sweep(
@@ -291,16 +303,17 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection) -> list[str]:
 
 def merge_batch(
     conn: duckdb.DuckDBPyConnection,
-    frames: Mapping[str, pl.DataFrame],
+    batch: Staged | Mapping[str, pl.DataFrame],
     marks: Sequence[Mark],
     *,
     run_id: str,
     now: datetime,
 ) -> None:
-    """Upsert `frames` and apply `marks` in one transaction (all or nothing)."""
+    """Upsert a batch (staged, or frames to stage) and apply `marks` in one transaction."""
+    staged = batch if isinstance(batch, Staged) else stage(batch)
     try:
         conn.execute("BEGIN TRANSACTION")
-        _upsert_all(conn, frames)
+        _upsert_all(conn, staged)
         for mark in marks:
             _apply_mark(conn, mark, run_id, now)
         conn.execute("COMMIT")

@@ -39,7 +39,7 @@ from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream
 from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
-from etl.load import connect, duplicate_keys, merge_batch, migrate
+from etl.load import Staged, connect, duplicate_keys, merge_batch, migrate, stage
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.rejects import find_rejects, rejects_frame, without
 from etl.ratelimit import RateLimiter
@@ -212,19 +212,21 @@ class _Run:
             if unit.stream not in self.rejected:
                 by_stream[unit.stream].append(unit)
         normalized = _Normalized(batch.loaded_at)
+        frames_by_table: dict[str, pl.DataFrame] = {}
         rejected: list[pl.DataFrame] = []
         for stream, stream_units in by_stream.items():
             outcome = self._normalize_stream(stream, stream_units, batch)
             if outcome is None:
                 continue
             frames, loaded_units, rejects = outcome
-            normalized.frames.update(frames)
+            frames_by_table.update(frames)
             if rejects is not None:
                 rejected.append(rejects)
             normalized.marks.extend(mark for unit in loaded_units for mark in unit.marks)
             normalized.loaded[stream] = sum(len(unit.items) for unit in loaded_units)
         if rejected:
-            normalized.frames["rejected_records"] = pl.concat(rejected)
+            frames_by_table["rejected_records"] = pl.concat(rejected)
+        normalized.staged = stage(frames_by_table)  # here, off the warehouse thread
         return normalized
 
     def _normalize_stream(
@@ -264,7 +266,7 @@ class _Run:
                 self.warehouse,
                 merge_batch,
                 self.conn,
-                normalized.frames,
+                normalized.staged,
                 normalized.marks,
                 run_id=self.report.run_id,
                 now=normalized.loaded_at,
@@ -275,10 +277,10 @@ class _Run:
 
 @dataclass
 class _Normalized:
-    """One batch ready to merge: frames per table, the marks it completes, records per stream."""
+    """One batch ready to merge: its staged rows, the marks it completes, records per stream."""
 
     loaded_at: datetime
-    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    staged: Staged = field(default_factory=lambda: Staged({}, frozenset()))
     marks: list[Mark] = field(default_factory=list)
     loaded: dict[Stream, int] = field(default_factory=dict)
 
