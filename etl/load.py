@@ -96,7 +96,8 @@ def connect(
             path.parent.mkdir(parents=True, exist_ok=True)
         if read_only or not row_group_size:
             return duckdb.connect(str(path), read_only=read_only, config=config)
-        conn = duckdb.connect(":memory:", config=config)
+        # Spill where DuckDB would for the file itself, not into `.tmp` under the cwd.
+        conn = duckdb.connect(":memory:", config={**config, "temp_directory": f"{path}.tmp"})
         try:
             quoted = str(path).replace("'", "''")
             conn.execute(f"ATTACH '{quoted}' AS warehouse (ROW_GROUP_SIZE {int(row_group_size)})")

@@ -174,8 +174,10 @@ def test_a_writer_attaches_the_file_with_its_row_group_size(tmp_path):
     conn.execute("CREATE TABLE numbers AS SELECT range AS n FROM range(10000)")
     conn.execute("CHECKPOINT")
     largest = conn.execute("SELECT max(count) FROM pragma_storage_info('numbers')").fetchone()
+    spills_to = conn.execute("SELECT current_setting('temp_directory')").fetchone()
     conn.close()
     assert largest == (2_048,)
+    assert spills_to == (f"{path}.tmp",)  # beside the file, as for a plain connection
     reader = connect(path, read_only=True)
     try:
         assert reader.execute("SELECT count(*) FROM numbers").fetchone() == (10_000,)
