@@ -92,13 +92,14 @@ class WarehouseSettings(_Section):
 
     path: Path = Path("warehouse.duckdb")
     # DuckDB checkpoints when its write-ahead log passes this size; until then the logged
-    # rows are held in memory, so this bounds what a long sync holds (large scale: ~570 MB
-    # peak at 128MB, ~445 MB at 16MB, for ~7% more time with the row groups below).
+    # rows are held in memory, so this bounds what a long sync holds (large scale: ~505 MB
+    # peak at 128MB, ~445 MB at 16MB, for ~5% more time).
     checkpoint_threshold: str = Field("16MB", pattern=SIZE)
     # Rows per DuckDB row group in the tables the sync writes. A checkpoint rewrites the
     # last, partly filled row group of every table it appends to; at DuckDB's default
     # (122,880 rows, ~170 MB of deployment JSON) each checkpoint cost time and memory that
-    # grew with the table until the group filled. 16,384 rows bound it at ~23 MB.
+    # grew with the table until the group filled. 16,384 rows bound it at ~23 MB (large
+    # scale at 128MB checkpoints: ~575 → ~505 MB peak, ~5% slower).
     row_group_size: int = Field(16_384, ge=2_048)
     # DuckDB's worker threads for the sync's writes. One batch's merge gains little from
     # more, and the cores are better left to Polars and the event loop (large sync on
