@@ -4,8 +4,8 @@ The end-to-end figure mixes HTTP, JSON parsing, Polars and DuckDB; this one sepa
 two CPU stages the ETL owns after a page arrives. Deployment pages (the bulk of any sync:
 nested pull requests and flag references) are fetched from the sandbox once with aiohttp and
 kept as bytes; each timed pass then parses them batch by batch (untimed), runs the ETL's own
-deployments normalizer (timed) and `merge_batch` into a fresh DuckDB file (timed), with the
-batch size the ETL uses (`sync.batch_records`).
+deployments normalizer (timed) and `merge_batch` into a fresh DuckDB file opened as `etl
+sync` opens it (timed), with the batch size the ETL uses (`sync.batch_records`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import orjson
 
-from etl.config import Stream, SyncSettings
-from etl.load import connect, merge_batch, migrate
+from etl.config import Stream, SyncSettings, WarehouseSettings
+from etl.load import connect_writer, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.rawjson import split_page
 from etl.records import Fetched
@@ -115,7 +115,7 @@ def time_stages(
     normalizer = NORMALIZERS[Stream.DEPLOYMENTS]
     unknown = UnknownFields()
     run_id = f"bench-{int(time.time())}"
-    conn = connect(db)
+    conn = connect_writer(WarehouseSettings(), db)  # as `etl sync` opens it
     records = rows = batches = 0
     normalize_s = load_s = 0.0
     try:

@@ -27,7 +27,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from etl.config import Stream
+from etl.config import Stream, WarehouseSettings
 from etl.errors import WarehouseError
 from etl.normalize.schemas import KEYS
 from etl.records import Mark, ScopeComplete, WindowDone
@@ -114,6 +114,19 @@ def connect(
                 f"{path}: the warehouse is in use by another process (one writer at a time)"
             ) from None
         raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+
+
+def connect_writer(
+    warehouse: WarehouseSettings, path: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The sync's connection: `warehouse.path` (or `path`) with the `[warehouse]` settings."""
+    return connect(
+        path or warehouse.path,
+        checkpoint_threshold=warehouse.checkpoint_threshold,
+        threads=warehouse.threads,
+        memory_limit=warehouse.memory_limit,
+        row_group_size=warehouse.row_group_size,
+    )
 
 
 def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> list[str]:

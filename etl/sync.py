@@ -39,7 +39,7 @@ from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream
 from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
-from etl.load import Staged, connect, duplicate_keys, merge_batch, migrate, stage
+from etl.load import Staged, connect_writer, duplicate_keys, merge_batch, migrate, stage
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.rejects import find_rejects, rejects_frame, without
 from etl.ratelimit import RateLimiter
@@ -349,14 +349,7 @@ async def sync(settings: Settings) -> RunReport:
     # that started earlier in the same second after the run's last window.
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)
     report = RunReport(run_id=new_run_id(started), started_at=started)
-    warehouse = settings.warehouse
-    conn = connect(
-        warehouse.path,
-        checkpoint_threshold=warehouse.checkpoint_threshold,
-        threads=warehouse.threads,
-        memory_limit=warehouse.memory_limit,
-        row_group_size=warehouse.row_group_size,
-    )
+    conn = connect_writer(settings.warehouse)
     try:
         migrate(conn)
         start_run(conn, report.run_id, started, run_options(settings))
