@@ -16,6 +16,7 @@ holds is deleted before the batch is inserted, inside one transaction with one w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,6 +68,16 @@ def _ident(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"unexpected identifier {name!r}")
     return name
+
+
+def rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if there still is one.
+
+    A COMMIT that fails (DuckDB out of memory while writing its log) has already ended the
+    transaction; a second ROLLBACK would raise over the error that explains the failure.
+    """
+    with contextlib.suppress(duckdb.TransactionException):
+        conn.execute("ROLLBACK")
 
 
 def connect(
@@ -151,7 +162,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> l
             conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [path.stem])
             conn.execute("COMMIT")
         except duckdb.Error as exc:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise WarehouseError(f"migration {path.name} failed: {exc}") from None
         applied.append(path.stem)
         log.info("applied migration %s", path.stem)
@@ -332,8 +343,8 @@ def merge_batch(
             _apply_mark(conn, mark, run_id, now)
         conn.execute("COMMIT")
     except duckdb.Error as exc:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise WarehouseError(f"loading a batch failed (nothing of it was kept): {exc}") from None
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise

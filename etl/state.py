@@ -19,6 +19,7 @@ import orjson
 import polars as pl
 
 from etl.errors import WarehouseError
+from etl.load import rollback
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def plan_windows(
             conn.unregister("_fresh")
         conn.execute("COMMIT")
     except duckdb.Error as exc:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise WarehouseError(f"planning deployment windows failed: {exc}") from None
     planned.update(dict.fromkeys(fresh))
     return list(planned)

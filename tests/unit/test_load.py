@@ -35,6 +35,7 @@ def duckdb_type(dtype: pl.DataType) -> str:
 def test_ddl_matches_the_polars_schemas(warehouse):
     for table, schema in TABLES.items():
         columns = warehouse.execute(f"DESCRIBE {table}").fetchall()
+        # Our own small JSON columns (rejected_records.scope) hold Polars strings too.
         actual = [(name, kind.replace("JSON", "VARCHAR")) for name, kind, *_ in columns]
         assert actual == [(n, duckdb_type(t)) for n, t in schema.items()], table
 
@@ -121,6 +122,31 @@ def test_a_failed_batch_leaves_nothing_behind(warehouse):
     with pytest.raises(WarehouseError, match="nothing of it was kept"):
         merge_batch(warehouse, frames, [], run_id="r1", now=NOW)
     assert sum(counts(warehouse).values()) == 0
+
+
+def test_a_commit_that_runs_out_of_memory_is_reported_and_keeps_nothing(tmp_path):
+    # DuckDB ends a transaction whose COMMIT failed; the merge must still report the cause.
+    conn = connect(
+        tmp_path / "w.duckdb", memory_limit="32MB", checkpoint_threshold="1GB", threads=1
+    )
+    migrate(conn)
+    frames = deployment_frames("r1")
+    one = frames["deployments"].head(1)
+    padded = pl.concat(
+        one.with_columns(
+            pl.lit(f"d{i}").alias("deployment_id"),
+            pl.lit(json.dumps({"pad": f"{i:07d}" * 30_000})).alias("_raw"),
+        )
+        for i in range(300)  # ~63 MB: inserted by spilling, but too much to log at COMMIT
+    )
+    try:
+        with pytest.raises(WarehouseError, match=r"loading a batch failed .* Failed to commit"):
+            merge_batch(conn, {"deployments": padded}, [], run_id="r1", now=NOW)
+        assert counts(conn)["deployments"] == 0
+        merge_batch(conn, deployment_frames("r2"), [], run_id="r2", now=NOW)  # still usable
+        assert counts(conn)["deployments"] == 2
+    finally:
+        conn.close()
 
 
 def test_completed_listing_soft_deletes_rows_it_no_longer_contains(warehouse):
