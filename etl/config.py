@@ -75,6 +75,10 @@ class SyncSettings(_Section):
     window_days: float = Field(90.0, gt=0)
     page_size: int = Field(100, ge=1, le=100)
     batch_records: int = Field(5000, ge=1)
+    # A batch also closes at this many bytes of JSON, so one transaction's size does not
+    # depend on how large the records are: 1,000 deployments of ~40 KB each (a monorepo's
+    # metadata) in one batch could not be committed within `warehouse.memory_limit`.
+    batch_bytes: int = Field(8_000_000, ge=100_000)
 
 
 class LimitsSettings(_Section):
@@ -105,10 +109,12 @@ class WarehouseSettings(_Section):
     # more, and the cores are better left to Polars and the event loop (large sync on
     # 2 cores: 6.3 s with 1 thread, 6.8 s with DuckDB's default of one per core).
     threads: int = Field(1, ge=1)
-    # DuckDB's own cache of the warehouse, for the sync's connection. Unbounded, it grows
-    # with the warehouse: re-reading a large scale into an existing file peaked at 1.08 GB
-    # against 0.79 GB with a limit, at the same speed.
-    memory_limit: str = Field("64MB", pattern=SIZE)
+    # DuckDB's memory for the sync's connection: its cache, and what a checkpoint needs.
+    # Unbounded, the cache grows with the warehouse (a re-read of the large scale into an
+    # existing file peaked at 1.08 GB, against 0.79 GB with a limit). At 64MB a large sync
+    # peaked ~50 MB lower, but checkpointing deployments that carry ~40 KB of metadata each
+    # ran out of memory; 128MB checkpoints them.
+    memory_limit: str = Field("128MB", pattern=SIZE)
 
 
 class LogSettings(_Section):

@@ -61,6 +61,8 @@ CASCADES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# DuckDB's wordings of "over memory_limit" (not all raised as OutOfMemoryException).
+_OUT_OF_MEMORY = re.compile(r"out of memory|failed to pin|(could not|failed to) allocate", re.I)
 
 
 def _ident(name: str) -> str:
@@ -326,6 +328,18 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return problems
 
 
+def _batch_failure(exc: duckdb.Error) -> str:
+    """What went wrong with a batch, in our terms (DuckDB's own advice names its SQL settings)."""
+    reason = str(exc).split("\n", 1)[0]
+    if "COMMIT succeeded" in reason:
+        what = f"a batch was committed, but the checkpoint after it failed: {reason}"
+    else:
+        what = f"loading a batch failed (nothing of it was kept): {reason}"
+    if isinstance(exc, duckdb.OutOfMemoryException) or _OUT_OF_MEMORY.search(reason):
+        what += "; raise [warehouse] memory_limit (or lower [sync] batch_bytes)"
+    return what
+
+
 def merge_batch(
     conn: duckdb.DuckDBPyConnection,
     batch: Staged | Mapping[str, pl.DataFrame],
@@ -344,7 +358,7 @@ def merge_batch(
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         rollback(conn)
-        raise WarehouseError(f"loading a batch failed (nothing of it was kept): {exc}") from None
+        raise WarehouseError(_batch_failure(exc)) from None
     except BaseException:
         rollback(conn)
         raise

@@ -49,6 +49,11 @@ class Fetched:
     body: Mapping[str, Any] = field(default_factory=dict)
     marks: tuple[Mark, ...] = ()
 
+    @property
+    def size(self) -> int:
+        """The items' JSON bytes."""
+        return sum(len(item) for item in self.items)
+
 
 class StreamRejected(Exception):
     """Raised by `emit` once the loader has rejected a stream's data.

@@ -4,8 +4,9 @@
 StreamReader chains ──Fetched──► bounded queue ──► loader: batch → normalize → merge_batch
    (asyncio, aiohttp)              (backpressure)     (worker thread; one transaction per batch)
 ```
-Pages flow through a bounded queue into batches of `sync.batch_records` records, so memory
-stays flat however long the history. The loader runs Polars and DuckDB in worker threads so
+Pages flow through a bounded queue into batches of `sync.batch_records` records or
+`sync.batch_bytes` of JSON, whichever comes first, so memory stays flat however long the
+history and however large the records. The loader runs Polars and DuckDB in worker threads so
 the event loop keeps requests in flight while a batch is written: one thread that only
 normalizes and one that alone uses the warehouse connection. Always the same two threads,
 not a pool: Polars and DuckDB each allocate through their own jemalloc, which keeps freed
@@ -161,7 +162,7 @@ class _Run:
         loop = asyncio.get_running_loop()
         pending: list[Fetched] = []
         merging: asyncio.Task[None] | None = None
-        records = 0
+        records = size = 0
         deadline = 0.0
         try:
             while True:
@@ -177,14 +178,15 @@ class _Run:
                     if not pending:
                         deadline = loop.time() + FLUSH_AFTER_S
                     pending.append(unit)
-                    records += len(unit.items)
-                    if records < self.settings.sync.batch_records:
+                    records, size = records + len(unit.items), size + unit.size
+                    limits = self.settings.sync
+                    if records < limits.batch_records and size < limits.batch_bytes:
                         continue
                 if pending:
                     normalized = await _in_thread_to_completion(
                         self.normalizer, self.normalize_units, pending
                     )
-                    pending, records = [], 0
+                    pending, records, size = [], 0, 0
                     if merging is not None:
                         await merging
                     merging = asyncio.create_task(self.merge(normalized))
@@ -385,18 +387,24 @@ async def sync(settings: Settings) -> RunReport:
             report.requests = api.stats.requests
             report.retries = api.stats.retries
             report.rate_limited = api.stats.rate_limited
-            finish_run(
-                conn,
-                report.run_id,
-                ended_at=report.ended_at,
-                status=report.status,
-                streams=report.streams_json(),
-                requests=report.requests,
-                retries=report.retries,
-                rate_limited=report.rate_limited,
-                error=report.error,
-            )
-            conn.execute("CHECKPOINT")
+            try:
+                finish_run(
+                    conn,
+                    report.run_id,
+                    ended_at=report.ended_at,
+                    status=report.status,
+                    streams=report.streams_json(),
+                    requests=report.requests,
+                    retries=report.retries,
+                    rate_limited=report.rate_limited,
+                    error=report.error,
+                )
+                conn.execute("CHECKPOINT")
+            except duckdb.Error as exc:  # e.g. DuckDB invalidated the file after a failure
+                report.status = "failed"
+                reason = str(exc).splitlines()[0]
+                unrecorded = f"the run could not be recorded in etl_runs: {reason}"
+                report.error = f"{report.error}; {unrecorded}" if report.error else unrecorded
     finally:
         conn.close()
     return report
