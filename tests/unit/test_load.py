@@ -124,29 +124,70 @@ def test_a_failed_batch_leaves_nothing_behind(warehouse):
     assert sum(counts(warehouse).values()) == 0
 
 
+AT = {"run_id": "r1", "now": NOW}
+
+
+def padded(deployment: pl.DataFrame, prefix: str, rows: int, kb: int) -> pl.DataFrame:
+    """`rows` copies of one deployment row, each with ~`kb` KB of distinct JSON in `_raw`."""
+    return pl.concat(
+        deployment.with_columns(
+            pl.lit(f"{prefix}-{i}").alias("deployment_id"),
+            pl.lit(json.dumps({"pad": f"{prefix}{i:05d}" * (kb * 1000 // 7)})).alias("_raw"),
+        )
+        for i in range(rows)
+    )
+
+
 def test_a_commit_that_runs_out_of_memory_is_reported_and_keeps_nothing(tmp_path):
     # DuckDB ends a transaction whose COMMIT failed; the merge must still report the cause.
     conn = connect(
         tmp_path / "w.duckdb", memory_limit="32MB", checkpoint_threshold="1GB", threads=1
     )
     migrate(conn)
-    frames = deployment_frames("r1")
-    one = frames["deployments"].head(1)
-    padded = pl.concat(
-        one.with_columns(
-            pl.lit(f"d{i}").alias("deployment_id"),
-            pl.lit(json.dumps({"pad": f"{i:07d}" * 30_000})).alias("_raw"),
-        )
-        for i in range(300)  # ~63 MB: inserted by spilling, but too much to log at COMMIT
-    )
+    one = deployment_frames("r1")["deployments"].head(1)
+    big = padded(one, "d", 300, kb=210)  # 63 MB: inserted by spilling, too much to log at COMMIT
     try:
         with pytest.raises(WarehouseError, match=r"loading a batch failed .* Failed to commit"):
-            merge_batch(conn, {"deployments": padded}, [], run_id="r1", now=NOW)
+            merge_batch(conn, {"deployments": big}, [], run_id="r1", now=NOW)
         assert counts(conn)["deployments"] == 0
         merge_batch(conn, deployment_frames("r2"), [], run_id="r2", now=NOW)  # still usable
         assert counts(conn)["deployments"] == 2
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("row_group_size", [None, 16_384])  # a plain file, or attached
+def test_a_checkpoint_that_runs_out_of_memory_after_a_commit_keeps_the_batch(
+    tmp_path, row_group_size
+):
+    # DuckDB commits the batch, then fails the automatic checkpoint and closes the file to
+    # every statement: the error must say the batch was kept, and reopening must find it.
+    path = tmp_path / "w.duckdb"
+    conn = connect(
+        path,
+        memory_limit="32MB",
+        checkpoint_threshold="1MB",
+        threads=1,
+        row_group_size=row_group_size,
+    )
+    migrate(conn)
+    one = deployment_frames("r1")["deployments"].head(1)
+    committed = 0
+    try:
+        with pytest.raises(WarehouseError) as failure:  # noqa: PT012 (merges until one fails)
+            for batch in range(20):
+                merge_batch(conn, {"deployments": padded(one, f"b{batch}", 50, kb=35)}, [], **AT)
+                committed += 50
+    finally:
+        conn.close()
+    message = str(failure.value)
+    assert message.startswith("a batch was committed, but the checkpoint after it failed")
+    assert "raise [warehouse] memory_limit" in message
+    reopened = connect(path)
+    try:
+        assert counts(reopened)["deployments"] == committed + 50
+    finally:
+        reopened.close()
 
 
 def test_completed_listing_soft_deletes_rows_it_no_longer_contains(warehouse):
