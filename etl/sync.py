@@ -2,7 +2,7 @@
 
 ```
 StreamReader chains ──Fetched──► bounded queue ──► loader: batch → normalize → merge_batch
-   (asyncio, aiohttp)              (backpressure)     (worker thread; one transaction per batch)
+   (asyncio, aiohttp)              (backpressure)     (two threads; one transaction per batch)
 ```
 Pages flow through a bounded queue into batches of `sync.batch_records` records or
 `sync.batch_bytes` of JSON, whichever comes first, so memory stays flat however long the

@@ -1,4 +1,4 @@
-"""Records far larger than the sandbox's usual ones (~40 KB of metadata per deployment)."""
+"""Large records: batches bounded in bytes, and DuckDB's memory for records of ~40 KB."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from etl.sync import sync
+from tests.integration.warehouse_truth import warehouse_differences
 
 DEPLOYMENTS = "/api/v2/engineering-insights/deployments"
 
@@ -66,3 +67,19 @@ async def test_too_little_duckdb_memory_fails_the_run_with_advice_and_a_rerun_co
     assert "raise [warehouse] memory_limit" in (failed.error or ""), failed.error
     assert report.status == "succeeded", report.error or report.streams_json()
     assert deployments_in(starved)[0] == expected
+
+
+async def test_a_batch_closes_at_batch_bytes_of_json(sandbox_factory, settings_for):
+    async with sandbox_factory(scale="small") as sandbox:
+        settings = settings_for(
+            sandbox, **{"sync.batch_records": 5000, "sync.batch_bytes": 300_000}
+        )
+        report = await sync(settings)
+        truth = sandbox.dataset.truth()
+    assert report.status == "succeeded", report.error or report.streams_json()
+    with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
+        json_bytes, batches = conn.execute(
+            "SELECT sum(length(_raw)), count(DISTINCT _loaded_at) FROM deployments"
+        ).fetchone()
+    assert batches >= json_bytes // 300_000 >= 3  # one _loaded_at per batch
+    assert warehouse_differences(settings.warehouse.path, truth) == []
