@@ -25,20 +25,40 @@ class EtlConfig:
     backfill_days: int = 180
     window_days: float = SyncSettings().window_days
     batch_records: int = SyncSettings().batch_records
+    overrides: tuple[tuple[str, str], ...] = ()
+    """More `section.key` settings, as written on a command line (`warehouse.threads=2`)."""
 
     def toml(self) -> str:
-        return (
-            "[sync]\n"
-            f"backfill_days = {self.backfill_days}\n"
-            f"window_days = {self.window_days}\n"
-            f"page_size = {self.page_size}\n"
-            f"batch_records = {self.batch_records}\n\n"
-            "[limits]\n"
-            f"requests_per_second = {self.requests_per_second}\n"
-            f"max_in_flight = {self.max_in_flight}\n\n"
-            "[log]\n"
-            'level = "WARNING"\n'
+        sections: dict[str, dict[str, Any]] = {
+            "sync": {
+                "backfill_days": self.backfill_days,
+                "window_days": self.window_days,
+                "page_size": self.page_size,
+                "batch_records": self.batch_records,
+            },
+            "limits": {
+                "requests_per_second": self.requests_per_second,
+                "max_in_flight": self.max_in_flight,
+            },
+            "log": {"level": "WARNING"},
+        }
+        for dotted, value in self.overrides:
+            section, _, key = dotted.partition(".")
+            sections.setdefault(section, {})[key] = _toml_value(value)
+        return "\n".join(
+            f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+            for name, keys in sections.items()
         )
+
+
+def _toml_value(text: str) -> Any:
+    """A command-line value as TOML would read it: a number, a boolean, or a string."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return {"true": True, "false": False}.get(text, text)
 
 
 @dataclass
