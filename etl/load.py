@@ -301,15 +301,32 @@ def _sweep(
         )
 
 
-def _apply_mark(conn: duckdb.DuckDBPyConnection, mark: Mark, run_id: str, now: datetime) -> None:
-    if isinstance(mark, WindowDone):
-        conn.execute(
-            "UPDATE sync_windows SET done_run_id = ? WHERE project_key = ? "
-            "AND environment_key = ? AND from_at = ? AND to_at = ?",
-            [run_id, mark.project_key, mark.environment_key, mark.from_at, mark.to_at],
+def _apply_marks(
+    conn: duckdb.DuckDBPyConnection, marks: Sequence[Mark], run_id: str, now: datetime
+) -> None:
+    """Mark the batch's deployment windows done (one UPDATE for all of them), then sweep."""
+    windows = [mark for mark in marks if isinstance(mark, WindowDone)]
+    if windows:
+        conn.register(
+            "_done",
+            pa.table(
+                {
+                    name: [getattr(window, name) for window in windows]
+                    for name in ("project_key", "environment_key", "from_at", "to_at")
+                }
+            ),
         )
-    else:
-        _sweep(conn, mark, run_id, now)
+        try:
+            conn.execute(
+                "UPDATE sync_windows w SET done_run_id = ? FROM _done d WHERE "
+                f"{_match(('project_key', 'environment_key', 'from_at', 'to_at'), 'w', 'd')}",
+                [run_id],
+            )
+        finally:
+            conn.unregister("_done")
+    for mark in marks:
+        if isinstance(mark, ScopeComplete):
+            _sweep(conn, mark, run_id, now)
 
 
 def duplicate_keys(conn: duckdb.DuckDBPyConnection) -> list[str]:
@@ -354,8 +371,7 @@ def merge_batch(
     try:
         conn.execute("BEGIN TRANSACTION")
         _upsert_all(conn, staged)
-        for mark in marks:
-            _apply_mark(conn, mark, run_id, now)
+        _apply_marks(conn, marks, run_id, now)
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         rollback(conn)

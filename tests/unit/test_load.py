@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -14,7 +15,7 @@ from etl.load import connect, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.schemas import KEYS, TABLES
 from etl.rawjson import encode
-from etl.records import Fetched, ScopeComplete
+from etl.records import Fetched, ScopeComplete, WindowDone
 
 DATA = Path(__file__).parents[1] / "data"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -251,3 +252,23 @@ def test_a_writer_attaches_the_file_with_its_row_group_size(tmp_path):
         assert reader.execute("SELECT count(*) FROM etl_runs").fetchone() == (0,)
     finally:
         reader.close()
+
+
+def test_a_batch_marks_exactly_its_windows_done(warehouse):
+    days = [datetime(2026, 11, day, tzinfo=UTC) for day in (1, 2, 3)]
+    for env in ("staging", "production"):
+        for start, end in pairwise(days):
+            warehouse.execute(
+                "INSERT INTO sync_windows VALUES ('p', ?, ?, ?, 'r0', NULL)", [env, start, end]
+            )
+    done = [WindowDone("p", "staging", days[0], days[1]), WindowDone("p", "production", *days[1:])]
+    merge_batch(warehouse, deployment_frames("r1"), done, run_id="r1", now=NOW)
+    rows = warehouse.execute(
+        "SELECT environment_key, from_at, done_run_id FROM sync_windows ORDER BY ALL"
+    ).fetchall()
+    assert [(env, start.day, run) for env, start, run in rows] == [
+        ("production", 1, None),
+        ("production", 2, "r1"),
+        ("staging", 1, "r1"),
+        ("staging", 2, None),
+    ]
