@@ -20,7 +20,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -307,19 +307,14 @@ def _apply_marks(
     """Mark the batch's deployment windows done (one UPDATE for all of them), then sweep."""
     windows = [mark for mark in marks if isinstance(mark, WindowDone)]
     if windows:
+        key = [f.name for f in fields(WindowDone)]  # sync_windows' key, column for column
         conn.register(
-            "_done",
-            pa.table(
-                {
-                    name: [getattr(window, name) for window in windows]
-                    for name in ("project_key", "environment_key", "from_at", "to_at")
-                }
-            ),
+            "_done", pa.table({name: [getattr(w, name) for w in windows] for name in key})
         )
         try:
             conn.execute(
-                "UPDATE sync_windows w SET done_run_id = ? FROM _done d WHERE "
-                f"{_match(('project_key', 'environment_key', 'from_at', 'to_at'), 'w', 'd')}",
+                f"UPDATE sync_windows w SET done_run_id = ? FROM _done d "
+                f"WHERE {_match(key, 'w', 'd')}",
                 [run_id],
             )
         finally:

@@ -213,9 +213,10 @@ class _Run:
         for unit in units:
             if unit.stream not in self.rejected:
                 by_stream[unit.stream].append(unit)
-        normalized = _Normalized(batch.loaded_at)
         frames_by_table: dict[str, pl.DataFrame] = {}
         rejected: list[pl.DataFrame] = []
+        marks: list[Mark] = []
+        loaded: dict[Stream, int] = {}
         for stream, stream_units in by_stream.items():
             outcome = self._normalize_stream(stream, stream_units, batch)
             if outcome is None:
@@ -224,12 +225,12 @@ class _Run:
             frames_by_table.update(frames)
             if rejects is not None:
                 rejected.append(rejects)
-            normalized.marks.extend(mark for unit in loaded_units for mark in unit.marks)
-            normalized.loaded[stream] = sum(len(unit.items) for unit in loaded_units)
+            marks.extend(mark for unit in loaded_units for mark in unit.marks)
+            loaded[stream] = sum(len(unit.items) for unit in loaded_units)
         if rejected:
             frames_by_table["rejected_records"] = pl.concat(rejected)
-        normalized.staged = stage(frames_by_table)  # here, off the warehouse thread
-        return normalized
+        # Staged here, off the warehouse thread.
+        return _Normalized(batch.loaded_at, stage(frames_by_table), marks, loaded)
 
     def _normalize_stream(
         self, stream: Stream, units: Sequence[Fetched], batch: Batch
@@ -277,14 +278,14 @@ class _Run:
             self.report.streams.setdefault(stream.value, StreamReport()).records += count
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Normalized:
     """One batch ready to merge: its staged rows, the marks it completes, records per stream."""
 
     loaded_at: datetime
-    staged: Staged = field(default_factory=lambda: Staged({}, frozenset()))
-    marks: list[Mark] = field(default_factory=list)
-    loaded: dict[Stream, int] = field(default_factory=dict)
+    staged: Staged
+    marks: list[Mark]
+    loaded: dict[Stream, int]
 
 
 async def _in_thread_to_completion(
