@@ -83,6 +83,12 @@ def rollback(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute("ROLLBACK")
 
 
+# The oldest DuckDB storage format with zstd for strings (migration 0005); DuckDB >= 1.3 reads
+# it. A writer upgrades an older file to it; a file already newer stays as it is.
+STORAGE_VERSION = "v1.3.0"
+_NEWER_STORAGE = "cannot be lowered"
+
+
 def connect(
     path: Path,
     *,
@@ -94,9 +100,9 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError.
 
-    `row_group_size` is an option of `ATTACH`, not of a connection, and is not stored in
-    the file: a writer that sets it opens an in-memory database and attaches the file to it
-    as the default catalog, which every unqualified name then refers to.
+    A writer opens an in-memory database and attaches the file to it as the default catalog
+    (every unqualified name refers to it): `STORAGE_VERSION` and `ROW_GROUP_SIZE` are options
+    of `ATTACH`, not of a connection, and the row group size is not stored in the file.
     """
     config: dict[str, str | bool | int | float | list[str]] = {}
     if checkpoint_threshold:
@@ -106,16 +112,13 @@ def connect(
     if memory_limit:
         config["memory_limit"] = memory_limit
     try:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        if read_only or not row_group_size:
-            return duckdb.connect(str(path), read_only=read_only, config=config)
+        if read_only:
+            return duckdb.connect(str(path), read_only=True, config=config)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Spill where DuckDB would for the file itself, not into `.tmp` under the cwd.
         conn = duckdb.connect(":memory:", config={**config, "temp_directory": f"{path}.tmp"})
         try:
-            quoted = str(path).replace("'", "''")
-            conn.execute(f"ATTACH '{quoted}' AS warehouse (ROW_GROUP_SIZE {int(row_group_size)})")
-            conn.execute("USE warehouse")
+            _attach(conn, path, row_group_size)
         except BaseException:
             conn.close()
             raise
@@ -128,6 +131,20 @@ def connect(
                 f"{path}: the warehouse is in use by another process (one writer at a time)"
             ) from None
         raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+
+
+def _attach(conn: duckdb.DuckDBPyConnection, path: Path, row_group_size: int | None) -> None:
+    """Attach `path` as `warehouse` in at least `STORAGE_VERSION`, and use it."""
+    quoted = str(path).replace("'", "''")
+    options = ["READ_WRITE"] + ([f"ROW_GROUP_SIZE {int(row_group_size)}"] if row_group_size else [])
+    try:
+        upgrade = [*options, f"STORAGE_VERSION '{STORAGE_VERSION}'"]
+        conn.execute(f"ATTACH '{quoted}' AS warehouse ({', '.join(upgrade)})")
+    except duckdb.InvalidInputException as exc:
+        if _NEWER_STORAGE not in str(exc):
+            raise
+        conn.execute(f"ATTACH '{quoted}' AS warehouse ({', '.join(options)})")
+    conn.execute("USE warehouse")
 
 
 def connect_writer(

@@ -18,6 +18,7 @@ from etl.rawjson import encode
 from etl.records import Fetched, ScopeComplete, WindowDone
 
 DATA = Path(__file__).parents[1] / "data"
+SQL = Path(__file__).parents[2] / "sql"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
@@ -42,7 +43,7 @@ def test_ddl_matches_the_polars_schemas(warehouse):
 
 
 def test_ddl_declares_the_keys_the_merge_keeps_unique():
-    migrations = sorted((Path(__file__).parents[2] / "sql" / "migrations").glob("*.sql"))
+    migrations = sorted((SQL / "migrations").glob("*.sql"))
     ddl = "".join(path.read_text() for path in migrations)
     for table, key in KEYS.items():
         block = ddl[ddl.index(f"CREATE TABLE {table} (") :].split(");", 1)[0]
@@ -157,7 +158,7 @@ def test_a_commit_that_runs_out_of_memory_is_reported_and_keeps_nothing(tmp_path
         conn.close()
 
 
-@pytest.mark.parametrize("row_group_size", [None, 16_384])  # a plain file, or attached
+@pytest.mark.parametrize("row_group_size", [None, 16_384])
 def test_a_checkpoint_that_runs_out_of_memory_after_a_commit_keeps_the_batch(
     tmp_path, row_group_size
 ):
@@ -252,6 +253,69 @@ def test_a_writer_attaches_the_file_with_its_row_group_size(tmp_path):
         assert reader.execute("SELECT count(*) FROM etl_runs").fetchone() == (0,)
     finally:
         reader.close()
+
+
+def storage_version(conn: duckdb.DuckDBPyConnection) -> str:
+    tags = conn.execute(
+        "SELECT tags FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    assert tags is not None
+    return str(tags[0]["storage_version"])
+
+
+def test_payloads_that_grow_with_history_are_stored_with_zstd(warehouse):
+    merge_batch(warehouse, deployment_frames("r1"), [], run_id="r1", now=NOW)
+    warehouse.execute("CHECKPOINT")
+    compression = warehouse.execute(
+        "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('deployments') "
+        "WHERE column_name IN ('_raw', 'metadata') AND segment_type = 'VARCHAR' GROUP BY ALL"
+    ).fetchall()
+    assert sorted(compression) == [("_raw", ["ZSTD"]), ("metadata", ["ZSTD"])]
+
+
+def test_the_zstd_migration_keeps_every_payload_and_its_not_null(tmp_path):
+    earlier = tmp_path / "sql"
+    (earlier / "migrations").mkdir(parents=True)
+    (earlier / "views").mkdir()
+    for path in sorted((SQL / "migrations").glob("*.sql")):
+        if path.name < "0005":
+            (earlier / "migrations" / path.name).write_text(path.read_text())
+    conn = connect(tmp_path / "w.duckdb")
+    try:
+        migrate(conn, earlier)
+        merge_batch(conn, deployment_frames("r1"), [], run_id="r1", now=NOW)
+        everything = "SELECT * FROM deployments ORDER BY deployment_id"
+        before = conn.execute(everything).fetchall()
+        assert migrate(conn) == ["0005_payload_zstd"]
+        assert conn.execute(everything).fetchall() == before  # same columns, same order
+        with pytest.raises(duckdb.ConstraintException, match="_raw"):
+            conn.execute("UPDATE deployments SET _raw = NULL")
+    finally:
+        conn.close()
+
+
+def test_a_writer_upgrades_an_older_file_to_the_storage_version_zstd_needs(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as old:  # DuckDB's default for a new file: v1.0.0
+        assert storage_version(old) == "v1.0.0+"
+        old.execute("CREATE TABLE kept AS SELECT 42 AS answer")
+    conn = connect(path)
+    try:
+        assert storage_version(conn) == "v1.3.0+"
+        assert conn.execute("SELECT answer FROM kept").fetchone() == (42,)
+    finally:
+        conn.close()
+
+
+def test_a_writer_leaves_a_newer_file_in_its_storage_version(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect() as newer:
+        newer.execute(f"ATTACH '{path}' AS w (STORAGE_VERSION 'v1.5.0')")
+    conn = connect(path)
+    try:
+        assert storage_version(conn) == "v1.5.0+"
+    finally:
+        conn.close()
 
 
 def test_a_batch_marks_exactly_its_windows_done(warehouse):
