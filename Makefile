@@ -8,6 +8,10 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Write every installed module's bytecode at install time, as pip does: uv does not by
+# default, and where Python may not write it at import either (PYTHONDONTWRITEBYTECODE, a
+# read-only install) every `etl` start compiles its libraries from source: 0.8 s against 0.4 s.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup test test-all demo lint bench clean
 
@@ -15,7 +19,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml Makefile
 	$(UV) sync --frozen --inexact --python $(PYTHON)
 	touch $@
 
