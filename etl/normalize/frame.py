@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from array import array
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from etl.errors import DataError
 from etl.normalize.schemas import RecordSpec
-from etl.rawjson import RawRecord, keys_of, text
+from etl.rawjson import RawRecord, keys_of, only_known_fields
 from etl.records import Fetched
 
 log = logging.getLogger(__name__)
@@ -30,13 +32,15 @@ class UnknownFields:
 
     seen: set[tuple[str, str]] = field(default_factory=set)
 
-    def note(self, where: str, records: Iterable[RawRecord], known: Collection[str]) -> None:
+    def note(self, where: str, records: Sequence[RawRecord], known: Collection[str]) -> None:
         """Warn about every field of `records` not in `known` that this run has not reported.
 
-        Only the records' top-level keys are read (`rawjson.keys_of`), and `issuperset`
-        walks them without building a set, so the common case costs little per record.
+        All records are checked in one decode that skips their values; only when that finds
+        a field it does not know are the records' keys read one by one to name it.
         """
         known = frozenset(known)
+        if only_known_fields(records, known):
+            return
         keys: set[str] = set()
         for record in records:
             fields = keys_of(record)
@@ -57,17 +61,30 @@ class Batch:
     unknown: UnknownFields
 
 
-def raw_column(records: Iterable[RawRecord]) -> pl.Series:
-    """The `_raw` column: each record's JSON text exactly as the API sent it."""
-    return pl.Series("_raw", [text(record) for record in records], dtype=pl.String)
+def raw_column(records: Sequence[RawRecord]) -> pl.Series:
+    """The `_raw` column: each record's JSON text exactly as the API sent it.
+
+    Built as one Arrow buffer of all the records and their offsets, not as one Python
+    string each (pages were checked to be UTF-8 as they arrived).
+    """
+    offsets = array("q", [0])
+    total = 0
+    for record in records:
+        total += len(record)
+        offsets.append(total)
+    strings = pa.LargeStringArray.from_buffers(
+        len(records), pa.py_buffer(offsets), pa.py_buffer(b"".join(records))
+    )
+    return pl.Series("_raw", strings, dtype=pl.String)
 
 
 def raw_frame(
-    units: Sequence[Fetched], context_keys: Sequence[str], raws: list[RawRecord] | None = None
+    units: Sequence[Fetched], context_keys: Sequence[str], raws: Sequence[RawRecord]
 ) -> pl.DataFrame:
-    """One row per item: its `_raw` JSON plus the scope it came from (`project_key`, …)."""
-    if raws is None:
-        raws = [item for unit in units for item in unit.items]
+    """One row per item: its `_raw` JSON plus the scope it came from (`project_key`, …).
+
+    `raws` are the units' items, or stand-ins for them (environments without secrets).
+    """
     columns: dict[str, pl.Series] = {"_raw": raw_column(raws)}
     for key in context_keys:
         values: list[str] = []
@@ -173,7 +190,9 @@ def decode_units(
     Returns one row per record: context columns, `_raw`, the decoded fields (API names),
     `_run_id` and `_loaded_at`. `raws` replaces the records' JSON (environments drop secrets).
     """
-    batch.unknown.note(spec.stream, (item for unit in units for item in unit.items), spec.known)
-    frame = decode(raw_frame(units, spec.context, raws), spec.dtype, spec.stream, spec.id_field)
+    items = [item for unit in units for item in unit.items]
+    batch.unknown.note(spec.stream, items, spec.known)
+    frame = raw_frame(units, spec.context, items if raws is None else raws)
+    frame = decode(frame, spec.dtype, spec.stream, spec.id_field)
     require(frame, spec.stream, spec.id_field, spec.required)
     return frame.with_columns(metadata_columns(batch))

@@ -135,3 +135,29 @@ def test_environment_sdk_keys_are_never_kept():
         [Fetched(Stream.ENVIRONMENTS, {"project_key": "p"}, raw([env]))], batch()
     )
     assert "SECRET" not in str(frames["environments"].rows())
+
+
+def test_an_unknown_field_of_an_embedded_pull_request_is_reported(caplog):
+    item = deployments()[0]
+    item["pullRequests"]["items"][1]["reviewers"] = ["ada"]
+    normalize_deployments([item])
+    assert "deployments.pullRequests: unknown field 'reviewers' (kept in _raw)" in [
+        r.message for r in caplog.records
+    ]
+
+
+def test_raw_is_the_exact_text_received_for_deployments_and_pull_requests():
+    items = deployments()
+    items[0]["pullRequests"]["items"][0]["title"] = 'Käse 🧀 "quoted" \\ back'
+    records = raw(items)
+    frames = NORMALIZERS[Stream.DEPLOYMENTS]([Fetched(Stream.DEPLOYMENTS, CTX, records)], batch())
+    assert list(frames["deployments"]["_raw"]) == [bytes(r).decode() for r in records]
+    first_pr = bytes(encode(items[0]["pullRequests"]["items"][0])).decode()
+    assert first_pr in list(frames["pull_requests"]["_raw"])
+
+
+def test_embedded_pull_requests_of_the_wrong_shape_name_the_record():
+    items = deployments()
+    items[1]["pullRequests"] = "not expanded"
+    with pytest.raises(DataError, match=r"record '1d5a0f3e.*pullRequests: expected an object"):
+        normalize_deployments(items)
