@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,16 @@ class LimitsSettings(_Section):
 
 
 SIZE = r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$"
+_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+
+def size_bytes(text: str) -> int:
+    """A `SIZE` as DuckDB reads it (`64MB`, `1.5 GiB`; KB/MB/GB are powers of 1000)."""
+    match = re.fullmatch(SIZE, text)
+    if match is None:
+        raise ValueError(f"not a size: {text!r}")
+    unit = match.group(2)
+    return int(float(text[: match.start(2)]) * _UNITS[unit])
 
 
 class WarehouseSettings(_Section):
@@ -109,12 +120,13 @@ class WarehouseSettings(_Section):
     # more, and the cores are better left to Polars and the event loop (large sync on
     # 2 cores: 6.3 s with 1 thread, 6.8 s with DuckDB's default of one per core).
     threads: int = Field(1, ge=1)
-    # DuckDB's memory for the sync's connection: its cache, and what a checkpoint needs.
-    # Unbounded, the cache grows with the warehouse (a re-read of the large scale into an
-    # existing file peaked at 1.08 GB, against 0.79 GB with a limit). At 64MB a large sync
-    # peaked ~50 MB lower, but checkpointing deployments that carry ~40 KB of metadata each
-    # ran out of memory; 128MB checkpoints them.
-    memory_limit: str = Field("128MB", pattern=SIZE)
+    # DuckDB's memory for the sync's connection, at least: its cache, and what a checkpoint
+    # needs. Unbounded, the cache grows with the warehouse (a re-read of the large scale into
+    # an existing file peaked at 1.08 GB, against 0.79 GB with a limit). A checkpoint holds
+    # 2,048 values of a column at once, so a run that meets larger records raises the limit
+    # to what they need (`load.memory_for_records`): ~40 KB deployments need ~90 MB. At
+    # 64MB a large sync peaked ~25 MB lower than at 96MB but took ~0.3 s longer.
+    memory_limit: str = Field("96MB", pattern=SIZE)
 
 
 class LogSettings(_Section):

@@ -37,10 +37,19 @@ import duckdb
 import polars as pl
 
 from etl.client import ApiClient, RetryPolicy
-from etl.config import Settings, Stream
+from etl.config import Settings, Stream, size_bytes
 from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
-from etl.load import Staged, connect_writer, duplicate_keys, merge_batch, migrate, stage
+from etl.load import (
+    Staged,
+    connect_writer,
+    duplicate_keys,
+    memory_for_records,
+    merge_batch,
+    migrate,
+    set_memory_limit,
+    stage,
+)
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.rejects import find_rejects, rejects_frame, without
 from etl.ratelimit import RateLimiter
@@ -113,6 +122,7 @@ class _Run:
         self.rejected: set[Stream] = set()
         self.unknown = UnknownFields()
         self.now = report.started_at
+        self.memory_limit = size_bytes(settings.warehouse.memory_limit)
         for stream in Stream:
             if stream in settings.sync.streams or stream in (Stream.PROJECTS, Stream.ENVIRONMENTS):
                 report.streams[stream.value] = StreamReport()
@@ -229,8 +239,9 @@ class _Run:
             loaded[stream] = sum(len(unit.items) for unit in loaded_units)
         if rejected:
             frames_by_table["rejected_records"] = pl.concat(rejected)
+        largest = max((len(item) for unit in units for item in unit.items), default=0)
         # Staged here, off the warehouse thread.
-        return _Normalized(batch.loaded_at, stage(frames_by_table), marks, loaded)
+        return _Normalized(batch.loaded_at, stage(frames_by_table), marks, loaded, largest)
 
     def _normalize_stream(
         self, stream: Stream, units: Sequence[Fetched], batch: Batch
@@ -263,8 +274,22 @@ class _Run:
         return None
 
     async def merge(self, normalized: _Normalized) -> None:
-        """Commit one normalized batch (worker thread, one transaction), then count it."""
+        """Commit one normalized batch (worker thread, one transaction), then count it.
+
+        DuckDB's memory limit is raised first if the batch holds records larger than any
+        before it whose checkpoint would not fit (never lowered within a run: their rows stay
+        in the table's last row group).
+        """
         async with self.db_lock:
+            needed = memory_for_records(normalized.largest)
+            if needed > self.memory_limit:
+                log.info(
+                    "records of up to %d KB: DuckDB's memory limit raised to %d MB for this run",
+                    normalized.largest // 1000,
+                    needed // 10**6,
+                )
+                await _in_thread_to_completion(self.warehouse, set_memory_limit, self.conn, needed)
+                self.memory_limit = needed
             await _in_thread_to_completion(
                 self.warehouse,
                 merge_batch,
@@ -286,6 +311,8 @@ class _Normalized:
     staged: Staged
     marks: list[Mark]
     loaded: dict[Stream, int]
+    largest: int
+    """The size of its largest record, in bytes."""
 
 
 async def _in_thread_to_completion(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.config import Stream, load_settings
+from etl.config import Stream, load_settings, size_bytes
 from etl.errors import ConfigError
 
 ENV = {"LD_API_TOKEN": "api-secret-token"}
@@ -80,3 +80,9 @@ def test_base_url_with_credentials_is_rejected():
 def test_checkpoint_threshold_must_be_a_size():
     with pytest.raises(ConfigError, match=r"warehouse\.checkpoint_threshold"):
         load_settings(None, {"warehouse.checkpoint_threshold": "lots"}, ENV)
+
+
+def test_sizes_are_read_as_duckdb_reads_them():
+    assert size_bytes("64MB") == 64_000_000
+    assert size_bytes("1.5 GiB") == 3 * 2**29
+    assert size_bytes("512KiB") == 2**19

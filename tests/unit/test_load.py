@@ -11,7 +11,7 @@ import pytest
 
 from etl.config import Stream
 from etl.errors import WarehouseError
-from etl.load import connect, merge_batch, migrate
+from etl.load import connect, memory_for_records, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.schemas import KEYS, TABLES
 from etl.rawjson import encode
@@ -336,3 +336,10 @@ def test_a_batch_marks_exactly_its_windows_done(warehouse):
         ("staging", 1, "r1"),
         ("staging", 2, None),
     ]
+
+
+def test_duckdb_memory_for_records_covers_what_their_checkpoints_were_measured_to_need():
+    # Records of 20 / 40 / 80 KB checkpointed at 64 / 96 / 192 MB (and failed at 48 / 80 / 160).
+    for largest, measured_need in [(20_000, 64e6), (40_000, 96e6), (80_000, 192e6)]:
+        assert memory_for_records(largest) >= measured_need
+    assert memory_for_records(3_000) < 64e6  # the sandbox's deployments: the default suffices
