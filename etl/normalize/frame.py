@@ -36,10 +36,13 @@ class UnknownFields:
         """Warn about every field of `records` not in `known` that this run has not reported.
 
         All records are checked in one decode that skips their values; only when that finds
-        a field it does not know are the records' keys read one by one to name it.
+        a field it does not know are the records' keys read one by one to name it. Fields
+        already reported count as known for the check, so that a field the API has added
+        does not send every later batch down the slow path.
         """
         known = frozenset(known)
-        if only_known_fields(records, known):
+        reported = {key for place, key in self.seen if place == where}
+        if only_known_fields(records, known | reported):
             return
         keys: set[str] = set()
         for record in records:

@@ -161,3 +161,16 @@ def test_embedded_pull_requests_of_the_wrong_shape_name_the_record():
     items[1]["pullRequests"] = "not expanded"
     with pytest.raises(DataError, match=r"record '1d5a0f3e.*pullRequests: expected an object"):
         normalize_deployments(items)
+
+
+def test_a_field_added_after_another_was_reported_is_reported_too(caplog):
+    first, second = deployments()[:2]
+    first["riskScore"] = 3
+    second.update(riskScore=4, owner="team-a")
+    b = batch()
+    for item in (first, second):
+        NORMALIZERS[Stream.DEPLOYMENTS]([Fetched(Stream.DEPLOYMENTS, CTX, raw([item]))], b)
+    assert [r.message for r in caplog.records if "unknown field" in r.message] == [
+        "deployments: unknown field 'riskScore' (kept in _raw)",
+        "deployments: unknown field 'owner' (kept in _raw)",
+    ]
