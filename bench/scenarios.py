@@ -21,6 +21,7 @@ from bench.inproc import capture_deployment_pages, time_stages
 from bench.procs import Sandbox
 from bench.report import Figure
 from bench.runners import EtlConfig, Runner, RunResult
+from etl.config import SyncSettings
 
 T = TypeVar("T")
 
@@ -349,7 +350,7 @@ def cpu_bound(ctx: Context) -> None:
         ),
         Figure(
             "CPU-bound",
-            f"{plan.cpu_scale} · deployments, batches of 5000",
+            f"{plan.cpu_scale} · deployments, batches of {SyncSettings().batch_records}",
             "normalize records/s",
             [s.normalize_records_per_s for s in stage_runs],
             " rec/s",
@@ -358,7 +359,7 @@ def cpu_bound(ctx: Context) -> None:
         ),
         Figure(
             "CPU-bound",
-            f"{plan.cpu_scale} · deployments, batches of 5000",
+            f"{plan.cpu_scale} · deployments, batches of {SyncSettings().batch_records}",
             "load rows/s (merge_batch)",
             [s.load_rows_per_s for s in stage_runs],
             " rows/s",
