@@ -75,14 +75,13 @@ class SyncSettings(_Section):
     lookback_hours: float = Field(192.0, ge=0)
     window_days: float = Field(90.0, gt=0)
     page_size: int = Field(100, ge=1, le=100)
-    # Records per warehouse transaction, at most. Fewer, larger transactions cost less per
-    # record (commits, key scans, checkpoints) and more memory: the large scale synced
-    # ~0.2 s faster and peaked ~23 MB higher at 7,000 records / 10 MB than at 5,000 / 8 MB.
-    batch_records: int = Field(7000, ge=1)
+    # Records per warehouse transaction, at most. At 7,000 records / 10 MB the large scale
+    # synced as fast as at 5,000 / 8 MB and peaked ~22 MB higher.
+    batch_records: int = Field(5000, ge=1)
     # A batch also closes at this many bytes of JSON, so one transaction's size does not
     # depend on how large the records are: 1,000 deployments of ~40 KB each (a monorepo's
     # metadata) in one batch could not be committed within `warehouse.memory_limit`.
-    batch_bytes: int = Field(10_000_000, ge=100_000)
+    batch_bytes: int = Field(8_000_000, ge=100_000)
 
 
 class LimitsSettings(_Section):
