@@ -51,7 +51,7 @@ class Plan:
             "latency": 70.0,
             "cpu": 130.0,
             "stages": 50.0,
-            "peer": 130.0,
+            "peer": 200.0,
             "incremental": 40.0,
             "memory": 15.0,
         }
