@@ -100,7 +100,7 @@ def _only_known_decoder(known: frozenset[str]) -> msgspec.json.Decoder[list[Any]
 
 
 def only_known_fields(records: Sequence[RawRecord], known: frozenset[str]) -> bool:
-    """Whether every record is an object with no field outside `known` (one pass for all)."""
+    """Whether every record is an object with no field outside `known` (values skipped)."""
     decoder = _only_known_decoder(known)
     try:
         for array in joined(records):

@@ -35,8 +35,9 @@ class UnknownFields:
     def note(self, where: str, records: Sequence[RawRecord], known: Collection[str]) -> None:
         """Warn about every field of `records` not in `known` that this run has not reported.
 
-        All records are checked in one decode that skips their values; only when that finds
-        a field it does not know are the records' keys read one by one to name it. Fields
+        The records are checked a few hundred per decode (`rawjson.joined`), their values
+        skipped; only when that finds a field it does not know are the records' keys read
+        one by one to name it. Fields
         already reported count as known for the check, so that a field the API has added
         does not send every later batch down the slow path.
         """
