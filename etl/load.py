@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -167,8 +168,13 @@ CHECKPOINT_VALUES = 2_048
 
 
 def memory_for_records(largest: int) -> int:
-    """DuckDB memory (bytes) to checkpoint records of up to `largest` bytes, with a margin."""
-    return int(CHECKPOINT_VALUES * largest * 1.25) + 32 * 2**20
+    """DuckDB memory (bytes) to checkpoint records of up to `largest` bytes, with a margin.
+
+    Never more than DuckDB's own default limit, 80 % of the machine's memory: past that, a
+    clear out-of-memory error from DuckDB beats the operating system killing the process.
+    """
+    needed = int(CHECKPOINT_VALUES * largest * 1.25) + 32 * 2**20
+    return min(needed, int(0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")))
 
 
 def set_memory_limit(conn: duckdb.DuckDBPyConnection, limit: int) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -343,3 +344,8 @@ def test_duckdb_memory_for_records_covers_what_their_checkpoints_were_measured_t
     for largest, measured_need in [(20_000, 64e6), (40_000, 96e6), (80_000, 192e6)]:
         assert memory_for_records(largest) >= measured_need
     assert memory_for_records(3_000) < 64e6  # the sandbox's deployments: the default suffices
+
+
+def test_duckdb_memory_for_records_stays_within_duckdbs_own_default_limit():
+    machine = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert memory_for_records(100_000_000) <= 0.8 * machine
