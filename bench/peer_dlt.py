@@ -137,10 +137,11 @@ def run(
     )
     info = pipeline.run(source)
     info.raise_on_failed_jobs()
+    trace = pipeline.last_trace
+    normalized = trace.last_normalize_info if trace is not None else None
+    row_counts = (normalized.row_counts if normalized is not None else None) or {}
     counts = {
-        table: int(count)
-        for table, count in (pipeline.last_trace.last_normalize_info.row_counts or {}).items()
-        if not table.startswith("_dlt")
+        table: int(count) for table, count in row_counts.items() if not table.startswith("_dlt")
     }
     return {"row_counts": counts, "loads": len(info.loads_ids)}
 

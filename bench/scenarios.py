@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -509,9 +510,7 @@ def memory(ctx: Context, scales: tuple[str, ...] = ("small", "medium", "large"))
         sandbox = ctx.sandbox(scale)
         try:
             runs = ctx.repeat_runs(
-                "memory",
-                scale,
-                lambda sandbox=sandbox: ctx.runner.etl_sync(sandbox, UNTHROTTLED),
+                "memory", scale, partial(ctx.runner.etl_sync, sandbox, UNTHROTTLED)
             )
         finally:
             sandbox.stop()
