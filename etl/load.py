@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +71,16 @@ def _ident(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"unexpected identifier {name!r}")
     return name
+
+
+@contextlib.contextmanager
+def registered(conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> Iterator[None]:
+    """`rows` readable in SQL as `name` for the block (DuckDB scans the Arrow data in place)."""
+    conn.register(name, rows)
+    try:
+        yield
+    finally:
+        conn.unregister(name)
 
 
 def rollback(conn: duckdb.DuckDBPyConnection) -> None:
@@ -250,14 +260,11 @@ def _existing_keys(conn: duckdb.DuckDBPyConnection, table: str) -> pa.Table | No
 def _delete_keys(
     conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], keys: pa.Table
 ) -> None:
-    conn.register("_gone", keys)
-    try:
+    with registered(conn, "_gone", keys):
         conn.execute(
             f"DELETE FROM {_ident(table)} t "
             f"WHERE EXISTS (SELECT 1 FROM _gone g WHERE {_match(columns, 't', 'g')})"
         )
-    finally:
-        conn.unregister("_gone")
 
 
 @dataclass(frozen=True)
@@ -304,8 +311,7 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, staged: Staged) -> None:
     deleted by key: their parents' rows went with the parent.
     """
     for table, rows in staged.tables.items():
-        conn.register("_stage", rows)
-        try:
+        with registered(conn, "_stage", rows):
             existing = None if table in staged.children else _existing_keys(conn, table)
             if existing is not None:
                 for child, (columns, parent) in CHILD_OF.items():
@@ -313,8 +319,6 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, staged: Staged) -> None:
                         _delete_keys(conn, child, columns, existing)
                 _delete_keys(conn, table, KEYS[table], existing)
             conn.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM _stage")
-        finally:
-            conn.unregister("_stage")
 
 
 def _sweep(
@@ -347,17 +351,13 @@ def _apply_marks(
     windows = [mark for mark in marks if isinstance(mark, WindowDone)]
     if windows:
         key = [f.name for f in fields(WindowDone)]  # sync_windows' key, column for column
-        conn.register(
-            "_done", pa.table({name: [getattr(w, name) for w in windows] for name in key})
-        )
-        try:
+        done = pa.table({name: [getattr(w, name) for w in windows] for name in key})
+        with registered(conn, "_done", done):
             conn.execute(
                 f"UPDATE sync_windows w SET done_run_id = ? FROM _done d "
                 f"WHERE {_match(key, 'w', 'd')}",
                 [run_id],
             )
-        finally:
-            conn.unregister("_done")
     for mark in marks:
         if isinstance(mark, ScopeComplete):
             _sweep(conn, mark, run_id, now)

@@ -19,7 +19,7 @@ import orjson
 import polars as pl
 
 from etl.errors import WarehouseError
-from etl.load import rollback
+from etl.load import registered, rollback
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +70,12 @@ def plan_windows(
     latest_end: dict[tuple[str, str], datetime] = {}
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.register("_partitions", keys.to_arrow())
-        rows = conn.execute(
-            "SELECT w.project_key, w.environment_key, w.from_at, w.to_at, w.done_run_id "
-            "FROM sync_windows w JOIN _partitions p USING (project_key, environment_key) "
-            "ORDER BY w.from_at"
-        ).fetchall()
-        conn.unregister("_partitions")
+        with registered(conn, "_partitions", keys.to_arrow()):
+            rows = conn.execute(
+                "SELECT w.project_key, w.environment_key, w.from_at, w.to_at, w.done_run_id "
+                "FROM sync_windows w JOIN _partitions p USING (project_key, environment_key) "
+                "ORDER BY w.from_at"
+            ).fetchall()
         for project_key, environment_key, lo, hi, done_run_id in rows:
             partition = (project_key, environment_key)
             latest_end[partition] = max(hi, latest_end.get(partition, hi))
@@ -95,9 +94,8 @@ def plan_windows(
             for lo, hi in split_range(start, end, size):
                 fresh.append(Window(project_key, environment_key, lo, hi))
         if fresh:
-            conn.register("_fresh", _windows_frame(fresh, run_id).to_arrow())
-            conn.execute("INSERT OR REPLACE INTO sync_windows BY NAME SELECT * FROM _fresh")
-            conn.unregister("_fresh")
+            with registered(conn, "_fresh", _windows_frame(fresh, run_id).to_arrow()):
+                conn.execute("INSERT OR REPLACE INTO sync_windows BY NAME SELECT * FROM _fresh")
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         rollback(conn)

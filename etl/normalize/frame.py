@@ -37,9 +37,8 @@ class UnknownFields:
 
         The records are checked a few hundred per decode (`rawjson.joined`), their values
         skipped; only when that finds a field it does not know are the records' keys read
-        one by one to name it. Fields
-        already reported count as known for the check, so that a field the API has added
-        does not send every later batch down the slow path.
+        one by one to name it. Fields already reported count as known for the check, so
+        that a field the API has added does not send every later batch down the slow path.
         """
         known = frozenset(known)
         reported = {key for place, key in self.seen if place == where}
