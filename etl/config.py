@@ -127,9 +127,9 @@ class WarehouseSettings(_Section):
     # an existing file peaked at 1.08 GB, against 0.79 GB with a limit). A checkpoint holds
     # 2,048 values of a column at once, so a run that meets larger records raises the limit
     # to what they need (`load.memory_for_records`): ~40 KB deployments need ~90 MB. At
-    # 64MB a large sync peaked ~15 MB lower than at 80MB but spilled to disk and took ~0.35 s
-    # longer; at 96MB it peaked ~13 MB higher in the same time.
-    memory_limit: str = Field("80MB", pattern=SIZE)
+    # 64MB a large sync peaks ~12 MB lower than at 80MB; DuckDB then spills a few MB of rows
+    # it has not checkpointed yet to disk, which cost ~0.2-0.3 s of a ~5 s sync.
+    memory_limit: str = Field("64MB", pattern=SIZE)
 
 
 class LogSettings(_Section):
