@@ -35,6 +35,7 @@ class _Budget:
     limit: int | None = None
     reset_at: float = 0.0  # epoch seconds
     granted_after: float = -1.0  # the reset after which we granted a fresh window
+    lowest_reported: int | None = None  # the least the server has said is left in this window
 
 
 _BUDGET_HEADERS = {
@@ -175,9 +176,16 @@ class RateLimiter:
                 # A newer window than we knew.
                 budget.reset_at = reset_at
                 budget.remaining = surely_left
+                budget.lowest_reported = remaining
+            elif budget.lowest_reported is not None and remaining > budget.lowest_reported:
+                # An answer overtaken by a later one: the server has counted requests since
+                # that are neither in its count nor on the wire any more, so it cannot say
+                # that more is left than we reckon (trusting it cost 429s on a cold start).
+                continue
             else:
                 # Our own count (every request sent, decremented) is exact for ours; the
                 # server's also sees other clients of the token.
+                budget.lowest_reported = remaining
                 ours = budget.remaining if budget.remaining is not None else remaining
                 budget.remaining = min(remaining, max(ours, surely_left))
 

@@ -155,3 +155,26 @@ async def test_a_newer_windows_count_is_trusted_less_the_requests_still_on_the_w
     assert clock.now >= reset_ms / 1000
     for request in on_the_wire:
         await request.__aexit__(None, None, None)
+
+
+async def test_an_answer_overtaken_by_a_later_one_does_not_raise_the_count():
+    # Answers can come back out of order: the server counted `first` (3 left), then `second`
+    # (2 left), and second's answer arrives first. Only 2 requests are left in the window.
+    clock = FakeClock()
+    pacer = limiter(clock, in_flight=8)
+    reset_ms = int((clock.now + 1) * 1000)
+    first, second = pacer.slot("r"), pacer.slot("r")
+    await first.__aenter__()
+    await second.__aenter__()
+    await second.__aexit__(None, None, None)
+    pacer.observe("r", {"X-Ratelimit-Global-Remaining": "2", "X-Ratelimit-Reset": str(reset_ms)})
+    await first.__aexit__(None, None, None)
+    pacer.observe("r", {"X-Ratelimit-Global-Remaining": "3", "X-Ratelimit-Reset": str(reset_ms)})
+    sent_before_the_reset = 0
+    while True:
+        async with pacer.slot("r"):
+            if clock.sleeps:  # this one waited for the window to reset
+                break
+            sent_before_the_reset += 1
+    assert sent_before_the_reset <= 2
+    assert clock.now >= reset_ms / 1000
