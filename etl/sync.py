@@ -62,7 +62,7 @@ T = TypeVar("T")
 
 # Fetched pages the readers may hold ahead of the loader. A CPU-bound sync fills any queue
 # (the readers outpace Polars and DuckDB), so its depth is memory, not speed: a large sync
-# peaked ~8 MB lower at 16 pages than at 64, and was no slower.
+# peaked 5-8 MB lower at 16 pages than at 64, and was no slower.
 QUEUE_UNITS = 16
 FLUSH_AFTER_S = 2.0
 
