@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).parents[2]
 VARIABLE = "_RJEM_MALLOC_CONF"
 
 
@@ -22,7 +20,7 @@ def allocator_settings_after_loading_the_sync(value: str | None) -> str:
         env[VARIABLE] = value
     code = f"import os, etl.sync, polars; print(os.environ[{VARIABLE!r}])"
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     return done.stdout.strip()
 
