@@ -208,17 +208,18 @@ class ApiClient:
                     await asyncio.sleep(delay)
                 self.stats.retries += 1
                 continue
-            items, body = decoded
+            items, body, source = decoded
             if items is None:
                 raise DataError(f"GET {request.describe()}: response has no 'items' list")
-            return Page(request=request, items=items, body=body)
+            return Page(request=request, items=items, body=body, source=source)
 
     async def _fetch_split(
         self, request: PageRequest, *, route: str, beta: bool
-    ) -> tuple[list[RawRecord] | None, dict[str, Any]]:
+    ) -> tuple[list[RawRecord] | None, dict[str, Any], bytes]:
         """One attempt: send, read the whole body, split it; map every failure to an ApiError.
 
-        Returns the items as raw records (see `etl.rawjson`) and the rest of the body.
+        Returns the items as raw records (see `etl.rawjson`), the rest of the body, and the
+        body itself (the items are slices of it).
         """
         assert self._session is not None, "ApiClient used outside 'async with'"
         where = f"GET {request.describe()}"
@@ -243,10 +244,11 @@ class ApiClient:
         if status != 200:
             raise _classify(status, raw, where, response_headers)
         try:
-            return split_page(raw)
+            items, body = split_page(raw)
         except msgspec.DecodeError as exc:
             raise RetryableApiError(
                 f"{where}: invalid JSON body ({exc}; {len(raw)} bytes)", status=status, url=where
             ) from None
         except (NotAnObjectError, InvalidTextError) as exc:
             raise RetryableApiError(f"{where}: {exc}", url=where) from None
+        return items, body, raw

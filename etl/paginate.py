@@ -39,6 +39,8 @@ class Page:
     request: PageRequest
     items: Sequence[RawRecord]
     body: Mapping[str, Any]
+    source: bytes = b""
+    """The response body as received: `items` are slices of it."""
 
 
 class Paginator(Protocol):

@@ -35,8 +35,13 @@ class _DeploymentParts(msgspec.Struct):
     pullRequests: _PullRequests | None = None
 
 
+class _PageOfDeploymentParts(msgspec.Struct):
+    items: list[_DeploymentParts]
+
+
 _DEPLOYMENT_PARTS = msgspec.json.Decoder(_DeploymentParts)
 _ALL_DEPLOYMENT_PARTS = msgspec.json.Decoder(list[_DeploymentParts])
+_PAGE_OF_DEPLOYMENT_PARTS = msgspec.json.Decoder(_PageOfDeploymentParts)
 
 
 class NotAnObjectError(ValueError):
@@ -71,6 +76,18 @@ def split_page(body: bytes) -> tuple[list[RawRecord] | None, dict[str, Any]]:
         except msgspec.ValidationError:
             items = None
     return items, {key: decode(value) for key, value in top.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Sliced:
+    """Raw records, in order, and the buffer they are slices of (b"" when there is none).
+
+    A page's records share the response body, so a column of them can point into the
+    bodies instead of copying every record (`normalize.frame.raw_column`).
+    """
+
+    source: bytes
+    records: Sequence[RawRecord]
 
 
 # Records per joined decode: one call per record cost more in calls and Python objects than
@@ -139,25 +156,47 @@ class DeploymentParts:
 
     metadata: list[str | None] = field(default_factory=list)
     """Each deployment's free-form `metadata` object as JSON text (None when absent)."""
-    pull_requests: list[RawRecord] = field(default_factory=list)
-    """Every embedded pull request (`expand=pullRequests`), in order."""
+    pull_requests: list[Sliced] = field(default_factory=list)
+    """Every embedded pull request (`expand=pullRequests`), in order, page by page."""
 
 
-def deployment_parts(deployments: Sequence[RawRecord]) -> DeploymentParts:
-    """The metadata and pull requests of each deployment, without decoding anything else."""
-    try:
-        found = [
-            one for array in joined(deployments) for one in _ALL_DEPLOYMENT_PARTS.decode(array)
-        ]
-    except msgspec.ValidationError:  # one record at a time; the typed decode names the problem
-        found = [_parts_of(deployment) for deployment in deployments]
+def deployment_parts(pages: Iterable[Sliced]) -> DeploymentParts:
+    """The metadata and pull requests of each deployment, without decoding anything else.
+
+    A page whose body is at hand is decoded from the body, so that its pull requests are
+    slices of it too; other records are decoded a few hundred at a time (`joined`).
+    """
     parts = DeploymentParts()
-    for one in found:
-        metadata = one.metadata
-        parts.metadata.append(None if metadata == NULL else text(metadata))
-        if one.pullRequests is not None and one.pullRequests.items:
-            parts.pull_requests.extend(one.pullRequests.items)
+    for page in pages:
+        found, source = _page_parts(page), page.source
+        if found is None:
+            found, source = _joined_parts(page.records), b""
+        pull_requests: list[RawRecord] = []
+        for one in found:
+            metadata = one.metadata
+            parts.metadata.append(None if metadata == NULL else text(metadata))
+            if one.pullRequests is not None and one.pullRequests.items:
+                pull_requests.extend(one.pullRequests.items)
+        parts.pull_requests.append(Sliced(source, pull_requests))
     return parts
+
+
+def _page_parts(page: Sliced) -> list[_DeploymentParts] | None:
+    """The parts of a page's records read from its body; None unless they are all of it."""
+    if not page.source:
+        return None
+    try:
+        found = _PAGE_OF_DEPLOYMENT_PARTS.decode(page.source).items
+    except msgspec.ValidationError:
+        return None
+    return found if len(found) == len(page.records) else None
+
+
+def _joined_parts(deployments: Sequence[RawRecord]) -> list[_DeploymentParts]:
+    try:
+        return [one for array in joined(deployments) for one in _ALL_DEPLOYMENT_PARTS.decode(array)]
+    except msgspec.ValidationError:  # one record at a time; the typed decode names the problem
+        return [_parts_of(deployment) for deployment in deployments]
 
 
 def _parts_of(deployment: RawRecord) -> _DeploymentParts:

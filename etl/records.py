@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from etl.config import Stream
-from etl.rawjson import RawRecord
+from etl.rawjson import RawRecord, Sliced
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +47,20 @@ class Fetched:
     context: Mapping[str, str]
     items: Sequence[RawRecord]
     body: Mapping[str, Any] = field(default_factory=dict)
+    """The page's other fields, decoded."""
     marks: tuple[Mark, ...] = ()
+    source: bytes = b""
+    """The response the items are slices of, when they came in one (see `rawjson.Sliced`)."""
 
     @property
     def size(self) -> int:
         """The items' JSON bytes."""
         return sum(len(item) for item in self.items)
+
+    @property
+    def sliced(self) -> Sliced:
+        """The items with the buffer they are slices of."""
+        return Sliced(self.source, self.items)
 
 
 class StreamRejected(Exception):

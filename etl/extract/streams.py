@@ -222,7 +222,13 @@ class StreamReader:
 
         async def on_page(page: Page, last: bool) -> None:
             await self._emit(
-                Fetched(Stream.DEPLOYMENTS, context, page.items, marks=(done,) if last else ())
+                Fetched(
+                    Stream.DEPLOYMENTS,
+                    context,
+                    page.items,
+                    marks=(done,) if last else (),
+                    source=page.source,
+                )
             )
 
         partition = (window.project_key, window.environment_key)
@@ -288,5 +294,6 @@ class StreamReader:
                 scope,
                 page.items,
                 marks=(ScopeComplete(Stream.RELEASE_POLICIES, scope),),
+                source=page.source,
             )
         )

@@ -47,8 +47,8 @@ def _flag_references(frame: pl.DataFrame, owner: str) -> pl.DataFrame:
 def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Flatten deployments, their pull requests, links and flag references."""
     frame = decode_units(units, batch, schemas.DEPLOYMENTS)
-    parts = deployment_parts([item for unit in units for item in unit.items])
-    pr_items = parts.pull_requests
+    parts = deployment_parts(unit.sliced for unit in units)
+    pr_items = [pr for page in parts.pull_requests for pr in page.records]
     batch.unknown.note("deployments.pullRequests", pr_items, schemas.PULL_REQUEST_KNOWN)
     stages = pl.col("leadTimeStages").struct
     deployments = frame.select(
@@ -92,7 +92,7 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
         .unnest("_pr")
     )
     if frame_prs.height == len(pr_items):
-        frame_prs = frame_prs.with_columns(raw_column(pr_items))
+        frame_prs = frame_prs.with_columns(raw_column(parts.pull_requests))
     else:  # null list elements: re-encode the PRs from their decoded structs
         frame_prs = frame_prs.with_columns(
             pl.struct(pl.all().exclude("deployment_id", "_run_id", "_loaded_at"))

@@ -106,5 +106,5 @@ def _subset(units: Sequence[Fetched], part: Sequence[tuple[int, int]]) -> list[F
 
 
 def _narrowed(unit: Fetched, indices: Sequence[int]) -> Fetched:
-    """`unit` with only the items at `indices`, and without its marks."""
+    """`unit` with only the items at `indices`, without its marks and its page body."""
     return Fetched(unit.stream, unit.context, [unit.items[i] for i in indices], body=unit.body)

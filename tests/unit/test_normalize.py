@@ -6,13 +6,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from etl.config import Stream
 from etl.errors import DataError
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
+from etl.normalize.frame import raw_column
 from etl.normalize.schemas import TABLES
-from etl.rawjson import encode
+from etl.rawjson import Sliced, encode, split_page
 from etl.records import Fetched
 
 DATA = Path(__file__).parents[1] / "data"
@@ -27,6 +29,15 @@ def raw(items):
 def deployments() -> list[dict]:
     pages = ["example-deployments-page1.json", "example-deployments-page2.json"]
     return [item for name in pages for item in json.loads((DATA / name).read_text())["items"]]
+
+
+def page_unit(items: list[dict]) -> Fetched:
+    """One deployments page as the client hands it on: records sliced from an indented body."""
+    body = json.dumps({"items": items, "totalCount": len(items)}, indent=2, ensure_ascii=False)
+    source = body.encode()
+    records, _ = split_page(source)
+    assert records is not None
+    return Fetched(Stream.DEPLOYMENTS, CTX, records, source=source)
 
 
 def batch() -> Batch:
@@ -174,3 +185,49 @@ def test_a_field_added_after_another_was_reported_is_reported_too(caplog):
         "deployments: unknown field 'riskScore' (kept in _raw)",
         "deployments: unknown field 'owner' (kept in _raw)",
     ]
+
+
+def test_raw_column_points_each_record_at_its_exact_bytes_in_the_page():
+    source = (
+        '{"items": [ {"a": "Käse 🧀"} ,\n 7, {}, "a\\"b", {"a": "Käse 🧀"}, {"long": "%s"}]}'
+        % ("x" * 40)
+    )
+    records, _ = split_page(source.encode())
+    assert records is not None
+    column = raw_column([Sliced(source.encode(), records)])
+    assert list(column) == [
+        '{"a": "Käse 🧀"}',
+        "7",
+        "{}",
+        '"a\\"b"',
+        '{"a": "Käse 🧀"}',
+        '{"long": "%s"}' % ("x" * 40),
+    ]
+
+
+def test_raw_column_leaves_the_records_in_their_page_body_uncopied():
+    source = json.dumps({"items": [{"id": "x" * 40}, {"id": "y" * 40}]}).encode()
+    records, _ = split_page(source)
+    assert records is not None
+    strings = raw_column([Sliced(source, records)]).to_arrow(compat_level=pl.CompatLevel.newest())
+    assert [buffer.address for buffer in strings.buffers()[2:]] == [pa.py_buffer(source).address]
+
+
+def test_raw_column_joins_records_that_came_in_no_page():
+    records = raw([{"a": 1}, {"b": "é" * 30}])
+    pages = [Sliced(b"", records), Sliced(b"", []), Sliced(b"", records[:1])]
+    assert list(raw_column(pages)) == ['{"a":1}', '{"b":"%s"}' % ("é" * 30), '{"a":1}']
+
+
+def test_raw_read_from_page_bodies_is_the_exact_text_for_deployments_and_pull_requests():
+    items = deployments()
+    items[0]["pullRequests"]["items"][0]["title"] = 'Käse 🧀 "quoted" \\ back'
+    unit = page_unit(items)
+    frames = NORMALIZERS[Stream.DEPLOYMENTS]([unit], batch())
+    text = unit.source.decode()
+    assert [json.loads(r) for r in frames["deployments"]["_raw"]] == items
+    assert all(r in text for r in frames["deployments"]["_raw"])
+    for pr_raw in frames["pull_requests"]["_raw"]:
+        assert "\n" in pr_raw and pr_raw in text  # indented as received, not re-encoded
+    first_pr = items[0]["pullRequests"]["items"][0]
+    assert first_pr in [json.loads(r) for r in frames["pull_requests"]["_raw"]]
