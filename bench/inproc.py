@@ -129,7 +129,7 @@ def time_stages(
                 items, _ = split_page(page.body)
                 assert items is not None
                 context = {"project_key": page.project_key, "environment_key": page.environment_key}
-                units.append(Fetched(Stream.DEPLOYMENTS, context, items))
+                units.append(Fetched(Stream.DEPLOYMENTS, context, items, source=page.body))
                 count += len(items)
                 index += 1
             now = datetime.now(UTC)
