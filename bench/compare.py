@@ -1,14 +1,17 @@
 """`python -m bench.compare [--scale large] [--runs 3] CONFIG ...`: settings side by side.
 
 Each CONFIG is `NAME` or `NAME=section.key=value[,section.key=value...]`, applied on top of
-the project's defaults (and the benchmark's unthrottled limits). The runs are interleaved
+the project's defaults (and the benchmark's unthrottled limits); an `@PATH` among the
+settings runs `etl` from another checkout (`git worktree add /tmp/before HEAD~1`), to compare
+builds. The runs are interleaved
 against one sandbox — run 1 of every config, then run 2 of every config, … — so that the
 machine's drift hits every config alike; the figures of one config alone, run after
 another's, differ by more than most settings change them. Prints the median wall time and
-peak RSS of each config with their spread.
+peak RSS of each config with their spread, and the CPU time (user + system) it took.
 
     python -m bench.compare default lean=warehouse.memory_limit=64MB \\
         duckdb-rows=warehouse.row_group_size=122880,warehouse.checkpoint_threshold=128MB
+    python -m bench.compare --runs 7 before=@/tmp/before after
 """
 
 from __future__ import annotations
@@ -29,12 +32,18 @@ def parse_config(text: str) -> tuple[str, EtlConfig]:
     """`lean=warehouse.memory_limit=64MB,sync.batch_bytes=4000000` → its name and settings."""
     name, _, settings = text.partition("=")
     overrides: list[tuple[str, str]] = []
+    code: Path | None = None
     for setting in filter(None, settings.split(",")):
+        if setting.startswith("@"):
+            code = Path(setting[1:]).resolve()
+            if not (code / "etl" / "__init__.py").is_file():
+                raise argparse.ArgumentTypeError(f"{setting!r}: not a checkout of this project")
+            continue
         key, equals, value = setting.partition("=")
         if not equals or "." not in key:
             raise argparse.ArgumentTypeError(f"{setting!r}: expected section.key=value")
         overrides.append((key, value))
-    return name, EtlConfig(overrides=tuple(overrides))
+    return name, EtlConfig(overrides=tuple(overrides), code=code)
 
 
 def spread(values: list[float], unit: str, digits: int) -> str:
@@ -65,14 +74,16 @@ def main(argv: list[str] | None = None) -> int:
                         return 1
                     results[name].append(result)
                     print(
-                        f"{name} #{run}: {result.wall_s:.2f} s, {result.peak_rss_mb:.0f} MB",
+                        f"{name} #{run}: {result.wall_s:.2f} s, CPU {result.cpu_s:.2f} s, "
+                        f"{result.peak_rss_mb:.0f} MB",
                         file=sys.stderr,
                     )
     width = max(len(name) for name in results)
     for name, runs in results.items():
         wall = spread([r.wall_s for r in runs], "s", 2)
+        cpu = spread([r.cpu_s for r in runs], "s", 2)
         peak = spread([r.peak_rss_mb for r in runs], "MB", 0)
-        print(f"{name:<{width}}  wall {wall}  peak {peak}")
+        print(f"{name:<{width}}  wall {wall}  CPU {cpu}  peak {peak}")
     return 0
 
 

@@ -59,7 +59,12 @@ def _vm_hwm_kib(pid: int) -> int | None:
 
 
 def measure(
-    cmd: list[str], *, env: dict[str, str] | None = None, logdir: Path, name: str
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    logdir: Path,
+    name: str,
+    cwd: Path = REPO,
 ) -> Measured:
     """Run `cmd` to completion; return its wall time, CPU time, peak RSS and output.
 
@@ -72,7 +77,7 @@ def measure(
     peak_kib = 0
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:

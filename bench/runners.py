@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from bench.procs import Measured, Sandbox, delta, measure
+from bench.procs import REPO, Measured, Sandbox, delta, measure
 from etl.config import SyncSettings
 
 
@@ -27,6 +27,8 @@ class EtlConfig:
     batch_records: int = SyncSettings().batch_records
     overrides: tuple[tuple[str, str], ...] = ()
     """More `section.key` settings, as written on a command line (`warehouse.threads=2`)."""
+    code: Path | None = None
+    """Another checkout of this project to run `etl` from (comparing builds); None: this one."""
 
     def toml(self) -> str:
         sections: dict[str, dict[str, Any]] = {
@@ -131,13 +133,15 @@ class Runner:
         config_path = self.workdir / f"{name}.toml"
         config_path.write_text(config.toml())
         env = {**os.environ, "LD_API_TOKEN": self.token}
+        if config.code is not None:
+            env["PYTHONPATH"] = str(config.code)
         cmd = [
             sys.executable, "-m", "etl", "sync",
             "--config", str(config_path), "--db", str(db), "--base-url", sandbox.url, "-q",
             *extra,
         ]  # fmt: skip
         before = sandbox.summary()
-        measured = measure(cmd, env=env, logdir=self.workdir, name=name)
+        measured = measure(cmd, env=env, logdir=self.workdir, name=name, cwd=config.code or REPO)
         served = delta(before, sandbox.summary())
         result = _result("ours", measured, served)
         _read_ledger(result, db)
