@@ -116,7 +116,8 @@ def raw_frame(
 ) -> pl.DataFrame:
     """One row per item: its `_raw` JSON plus the scope it came from (`project_key`, …).
 
-    `raws` are the units' items, or stand-ins for them (environments without secrets).
+    `raws` are the units' items with their bodies, or stand-ins for the items
+    (environments without secrets).
     """
     columns: dict[str, pl.Series] = {"_raw": raw_column(raws)}
     for key in context_keys:
