@@ -3,11 +3,11 @@
 Each CONFIG is `NAME` or `NAME=section.key=value[,section.key=value...]`, applied on top of
 the project's defaults (and the benchmark's unthrottled limits); an `@PATH` among the
 settings runs `etl` from another checkout (`git worktree add /tmp/before HEAD~1`), to compare
-builds. The runs are interleaved
-against one sandbox — run 1 of every config, then run 2 of every config, … — so that the
-machine's drift hits every config alike; the figures of one config alone, run after
-another's, differ by more than most settings change them. Prints the median wall time and
-peak RSS of each config with their spread, and the CPU time (user + system) it took.
+builds. The runs are interleaved against one sandbox — run 1 of every config, then run 2 of
+every config, … — so that the machine's drift hits every config alike; the figures of one
+config alone, run after another's, differ by more than most settings change them. Prints
+the median wall time, CPU time (user + system) and peak RSS of each config, with their
+spread.
 
     python -m bench.compare default lean=warehouse.memory_limit=64MB \\
         duckdb-rows=warehouse.row_group_size=122880,warehouse.checkpoint_threshold=128MB

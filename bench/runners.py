@@ -28,7 +28,10 @@ class EtlConfig:
     overrides: tuple[tuple[str, str], ...] = ()
     """More `section.key` settings, as written on a command line (`warehouse.threads=2`)."""
     code: Path | None = None
-    """Another checkout of this project to run `etl` from (comparing builds); None: this one."""
+    """Another checkout of this project to run `etl` from (comparing builds); None: this one.
+
+    `python -m etl` imports from its working directory first, so running it there is enough.
+    """
 
     def toml(self) -> str:
         sections: dict[str, dict[str, Any]] = {
@@ -133,8 +136,6 @@ class Runner:
         config_path = self.workdir / f"{name}.toml"
         config_path.write_text(config.toml())
         env = {**os.environ, "LD_API_TOKEN": self.token}
-        if config.code is not None:
-            env["PYTHONPATH"] = str(config.code)
         cmd = [
             sys.executable, "-m", "etl", "sync",
             "--config", str(config_path), "--db", str(db), "--base-url", sandbox.url, "-q",
