@@ -178,7 +178,7 @@ def sync(
     Exit codes: 0 success, 1 failed, 2 bad configuration, 3 partial (some streams failed,
     the rest was loaded; see `etl status`).
     """
-    from etl.report import print_report
+    from etl.console import print_report
     from etl.sync import sync as run_sync
 
     settings = build_settings(
@@ -234,7 +234,7 @@ def schedule(
 @errors_to_exit_codes
 def status(db: Path | None, limit: int) -> None:
     """Show the latest runs from the run ledger (etl_runs)."""
-    from etl.report import print_runs
+    from etl.console import print_runs
 
     print_runs(warehouse_path(db), limit)
 
@@ -249,7 +249,7 @@ def status(db: Path | None, limit: int) -> None:
 @errors_to_exit_codes
 def sql(db: Path | None, query: str, fmt: str) -> None:
     """Run a read-only SQL query against the warehouse and print the result."""
-    from etl.report import run_query
+    from etl.console import run_query
 
     run_query(warehouse_path(db), query, fmt)
 

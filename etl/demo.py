@@ -15,7 +15,7 @@ from etl.config import load_settings
 from etl.load import connect
 from etl.logs import configure_logging
 from etl.normalize.schemas import TABLES
-from etl.report import print_report
+from etl.console import print_report
 from etl.sandbox import SandboxConfig, running_sandbox
 from etl.sync import sync
 
