@@ -12,10 +12,10 @@ from pathlib import Path
 from rich.console import Console
 
 from etl.config import load_settings
+from etl.console import print_report
 from etl.load import connect
 from etl.logs import configure_logging
 from etl.normalize.schemas import TABLES
-from etl.console import print_report
 from etl.sandbox import SandboxConfig, running_sandbox
 from etl.sync import sync
 
