@@ -21,6 +21,7 @@ import aiohttp
 import msgspec
 import orjson
 
+from etl.apistats import RequestLedger
 from etl.errors import (
     ApiError,
     AuthError,
@@ -60,16 +61,6 @@ class RetryPolicy:
         """Full-jitter exponential backoff for the given 1-based attempt."""
         ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
         return rng.uniform(ceiling / 2, ceiling)
-
-
-@dataclass(slots=True)
-class RequestStats:
-    """Counts for the run ledger: what the API was asked and how it answered."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    bytes_received: int = 0
 
 
 def _excerpt(body: bytes, limit: int = 300) -> str:
@@ -114,8 +105,8 @@ class ApiClient:
     Usage::
 
         async with ApiClient(base_url, token, limiter) as api:
-            page = await api.get_page(PageRequest("/api/v2/projects", {"limit": "20"}),
-                                      route="/api/v2/projects", beta=False)
+            page = await api.get_page(PageRequest("/api/v2/projects", {"limit": "100"}),
+                                      route="/api/v2/projects", beta=False, stream="projects")
     """
 
     def __init__(
@@ -137,7 +128,8 @@ class ApiClient:
         self._max_connections = max_connections
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
-        self.stats = RequestStats()
+        self.stats = RequestLedger()
+        """What the requests bought, per stream (read it live: `stats.snapshot()`)."""
 
     async def __aenter__(self) -> ApiClient:
         self._session = aiohttp.ClientSession(
@@ -168,23 +160,25 @@ class ApiClient:
             await self._session.close()
             self._session = None
 
-    async def get_page(self, request: PageRequest, *, route: str, beta: bool) -> Page:
+    async def get_page(self, request: PageRequest, *, route: str, beta: bool, stream: str) -> Page:
         """Fetch one page, retrying transient failures; raise an `ApiError` otherwise.
 
         Args:
             request: path and query to fetch.
             route: the URL pattern the server rate-limits by (e.g. with `{projectKey}`).
             beta: send `LD-API-Version: beta` (insights, pipelines, policies).
+            stream: the stream the request is charged to in the ledger (`etl.apistats`).
         """
+        counters = self.stats.stream(stream)
         attempts = 0
         rate_limited = 0
         while True:
             try:
-                decoded = await self._fetch_split(request, route=route, beta=beta)
+                decoded = await self._fetch_split(request, route=route, beta=beta, stream=stream)
             except RetryableApiError as err:
                 if err.status == 429:
                     rate_limited += 1
-                    self.stats.rate_limited += 1
+                    counters.rate_limited += 1
                     if rate_limited > self._retry.max_rate_limited:
                         raise ApiError(
                             f"{err} (still rate limited after {rate_limited} waits)",
@@ -205,16 +199,19 @@ class ApiClient:
                         ) from None
                     delay = self._retry.backoff(attempts, self._rng)
                     log.debug("retrying %s in %.2fs: %s", request.describe(), delay, err)
+                    counters.wait_s += delay
                     await asyncio.sleep(delay)
-                self.stats.retries += 1
+                counters.retries += 1
                 continue
             items, body, source = decoded
             if items is None:
                 raise DataError(f"GET {request.describe()}: response has no 'items' list")
+            counters.pages += 1
+            counters.records += len(items)
             return Page(request=request, items=items, body=body, source=source)
 
     async def _fetch_split(
-        self, request: PageRequest, *, route: str, beta: bool
+        self, request: PageRequest, *, route: str, beta: bool, stream: str
     ) -> tuple[list[RawRecord] | None, dict[str, Any], bytes]:
         """One attempt: send, read the whole body, split it; map every failure to an ApiError.
 
@@ -224,8 +221,9 @@ class ApiClient:
         assert self._session is not None, "ApiClient used outside 'async with'"
         where = f"GET {request.describe()}"
         headers = {"LD-API-Version": BETA_VERSION if beta else STABLE_VERSION}
-        async with self._limiter.slot(route):
-            self.stats.requests += 1
+        counters = self.stats.stream(stream)
+        async with self._limiter.slot(route, counters):
+            counters.requests += 1
             try:
                 async with self._session.get(
                     self._base_url + request.path, params=dict(request.params), headers=headers

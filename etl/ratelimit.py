@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from etl.apistats import StreamRequests
+
 # Requests wait this long past the server's reset instant so they land in the new window.
 RESET_MARGIN_S = 0.02
 # LaunchDarkly's documented rate-limit window.
@@ -137,12 +139,18 @@ class RateLimiter:
         return wait
 
     @asynccontextmanager
-    async def slot(self, route: str) -> AsyncIterator[None]:
-        """Hold one request slot for `route` until the block exits."""
+    async def slot(self, route: str, counters: StreamRequests | None = None) -> AsyncIterator[None]:
+        """Hold one request slot for `route` until the block exits.
+
+        The time spent waiting for the budget is added to `counters.wait_s` (the ledger
+        says which stream was held).
+        """
         async with self._in_flight:
             async with self._turn:  # FIFO: one task at a time decides whether it may go
                 while (wait := self._wait_needed(route, self._clock())) > 0:
                     self.waited_s += wait
+                    if counters is not None:
+                        counters.wait_s += wait
                     await self._sleep(wait)
                 now = self._clock()
                 self._next_slot = max(now, self._next_slot) + self._interval

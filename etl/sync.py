@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import duckdb
 import polars as pl
 
+from etl.apistats import RequestLedger, StreamRequests
 from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream, size_bytes
 from etl.errors import DataError, EtlError
@@ -93,6 +94,8 @@ class RunReport:
     retries: int = 0
     rate_limited: int = 0
     error: str | None = None
+    api: RequestLedger = field(default_factory=RequestLedger)
+    """Per-stream requests, pages, 429s, retries, waits: the client's live counters."""
 
     @property
     def exit_code(self) -> int:
@@ -100,9 +103,15 @@ class RunReport:
         return {"succeeded": 0, "partial": 3}.get(self.status, 1)
 
     def streams_json(self) -> dict[str, Any]:
-        """Per-stream summary for the ledger."""
+        """Per-stream summary for the ledger: outcome, rows loaded, what the requests bought."""
+        requests = self.api.snapshot()
         return {
-            name: {"status": r.status, "records": r.records, "errors": r.errors[:20]}
+            name: {
+                "status": r.status,
+                "records": r.records,
+                "errors": r.errors[:20],
+                "api": requests.get(name, StreamRequests().as_json()),
+            }
             for name, r in self.streams.items()
         }
 
@@ -396,6 +405,7 @@ async def sync(settings: Settings) -> RunReport:
             retry=RetryPolicy(max_attempts=settings.api.max_attempts),
             max_connections=settings.limits.max_in_flight,
         )
+        report.api = api.stats
         try:
             async with api:
                 await _run(run, api)

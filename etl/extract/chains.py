@@ -27,7 +27,13 @@ DRIFT_REREADS = 3
 
 
 async def run_cursor_chain(
-    api: ApiClient, paginator: CursorPaginator, *, route: str, beta: bool, on_page: OnPage
+    api: ApiClient,
+    paginator: CursorPaginator,
+    *,
+    route: str,
+    beta: bool,
+    stream: str,
+    on_page: OnPage,
 ) -> int:
     """Follow a cursor chain to its end, calling `on_page(page, is_last)` for every page.
 
@@ -41,7 +47,7 @@ async def run_cursor_chain(
     request: Any = paginator.first()
     items = 0
     while request is not None:
-        page = await api.get_page(request, route=route, beta=beta)
+        page = await api.get_page(request, route=route, beta=beta, stream=stream)
         following = paginator.next(page)
         if following is not None:
             cursor = following.params["after"]
@@ -69,6 +75,7 @@ async def read_offset_listing(
     *,
     route: str,
     beta: bool,
+    stream: str,
     key_fields: tuple[str, ...],
 ) -> tuple[list[RawRecord], list[dict[str, Any]], Page]:
     """Read a whole offset-paged listing and verify it against `totalCount`.
@@ -82,10 +89,10 @@ async def read_offset_listing(
     """
     problem = ""
     for attempt in range(1, DRIFT_REREADS + 1):
-        first = await api.get_page(paginator.first(), route=route, beta=beta)
+        first = await api.get_page(paginator.first(), route=route, beta=beta, stream=stream)
         total = total_count(first)
         rest = await asyncio.gather(
-            *(api.get_page(r, route=route, beta=beta) for r in paginator.rest(first))
+            *(api.get_page(r, route=route, beta=beta, stream=stream) for r in paginator.rest(first))
         )
         pages = [first, *rest]
         items = [item for page in pages for item in page.items]

@@ -109,7 +109,7 @@ class StreamReader:
             a record that is not an object is named by the normalizer).
         """
         items, records, first = await read_offset_listing(
-            self._api, paginator, route=route, beta=beta, key_fields=key_fields
+            self._api, paginator, route=route, beta=beta, stream=stream, key_fields=key_fields
         )
         await self._emit(
             Fetched(stream, scope, items, body=first.body, marks=(ScopeComplete(stream, scope),))
@@ -241,6 +241,7 @@ class StreamReader:
                     CursorPaginator(DEPLOYMENTS, params),
                     route=DEPLOYMENTS,
                     beta=True,
+                    stream=Stream.DEPLOYMENTS,
                     on_page=on_page,
                 )
             except FatalApiError:
@@ -285,7 +286,10 @@ class StreamReader:
 
     async def _policies(self, project_key: str) -> None:
         page = await self._api.get_page(
-            PageRequest(POLICIES.format(projectKey=project_key), {}), route=POLICIES, beta=True
+            PageRequest(POLICIES.format(projectKey=project_key), {}),
+            route=POLICIES,
+            beta=True,
+            stream=Stream.RELEASE_POLICIES,
         )
         scope = {"project_key": project_key}
         await self._emit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import orjson
 
 from etl.config import Stream
 from etl.sync import sync
@@ -125,3 +126,37 @@ async def test_ledger_records_counts_per_stream(sandbox_factory, settings_for):
     with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
         status, requests = conn.execute("SELECT status, requests FROM etl_runs").fetchone()
     assert (status, requests) == ("succeeded", report.requests)
+
+
+def _stream_of(path: str) -> str:
+    """The stream a sandbox request path belongs to (the ETL's tagging, from the server's side)."""
+    if "/engineering-insights/deployments" in path:
+        return "deployments"
+    if path.endswith("/releases"):
+        return "release_progressions"
+    if "/release-pipelines" in path:
+        return "release_pipelines"
+    if "/release-policies" in path:
+        return "release_policies"
+    if path.endswith("/environments"):
+        return "environments"
+    return "projects"
+
+
+async def test_ledger_charges_every_request_to_its_stream(sandbox_factory, settings_for):
+    async with sandbox_factory(scale="tiny", fault_rate=0.1, fault_kinds=("500",)) as sandbox:
+        settings = settings_for(sandbox)
+        report = await sync(settings)
+        served: dict[str, int] = {}
+        for record in sandbox.requests:
+            served[_stream_of(record.path)] = served.get(_stream_of(record.path), 0) + 1
+    assert report.status == "succeeded", report.streams_json()
+    with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
+        (streams,) = conn.execute("SELECT streams FROM etl_runs").fetchone()
+    ledger = orjson.loads(streams)
+    assert {name: s["api"]["requests"] for name, s in ledger.items()} == served
+    for name, stream in ledger.items():
+        api = stream["api"]
+        assert api["requests"] == api["pages"] + api["retries"], name
+    assert ledger["deployments"]["api"]["records"] == ledger["deployments"]["records"]
+    assert sum(s["api"]["retries"] for s in ledger.values()) == report.retries > 0
