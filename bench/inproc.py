@@ -22,10 +22,11 @@ import aiohttp
 import orjson
 
 from etl.config import Stream, SyncSettings, WarehouseSettings
-from etl.load import connect_writer, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.rawjson import split_page
 from etl.records import Fetched
+from etl.warehouse import open_warehouse
+from etl.warehouse.merge import stage
 
 DEPLOYMENTS = "/api/v2/engineering-insights/deployments"
 
@@ -115,11 +116,11 @@ def time_stages(
     normalizer = NORMALIZERS[Stream.DEPLOYMENTS]
     unknown = UnknownFields()
     run_id = f"bench-{int(time.time())}"
-    conn = connect_writer(WarehouseSettings(), db)  # as `etl sync` opens it
+    writer = open_warehouse(db, WarehouseSettings(path=db)).writer()  # as `etl sync` opens it
     records = rows = batches = 0
     normalize_s = load_s = 0.0
     try:
-        migrate(conn)
+        writer.migrate()
         index = 0
         while index < len(pages):
             units: list[Fetched] = []
@@ -136,7 +137,7 @@ def time_stages(
             started = time.perf_counter()
             frames = normalizer(units, Batch(run_id, now, unknown))
             normalized = time.perf_counter()
-            merge_batch(conn, frames, [], run_id=run_id, now=now)
+            writer.merge_batch(stage(frames), [], run_id=run_id, now=now)
             loaded = time.perf_counter()
             normalize_s += normalized - started
             load_s += loaded - normalized
@@ -144,5 +145,5 @@ def time_stages(
             rows += sum(frame.height for frame in frames.values())
             batches += 1
     finally:
-        conn.close()
+        writer.close()
     return StageTimes(records, rows, batches, normalize_s, load_s)

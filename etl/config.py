@@ -126,7 +126,7 @@ class WarehouseSettings(_Section):
     # needs. Unbounded, the cache grows with the warehouse (a re-read of the large scale into
     # an existing file peaked at 1.08 GB, against 0.79 GB with a limit). A checkpoint holds
     # 2,048 values of a column at once, so a run that meets larger records raises the limit
-    # to what they need (`load.memory_for_records`): ~40 KB deployments need ~90 MB. At
+    # to what they need (`warehouse.memory_for_records`): ~40 KB deployments need ~90 MB. At
     # 64MB a large sync peaks ~14 MB lower than at 80MB; DuckDB then spills a few MB of rows
     # it has not checkpointed yet to disk, which cost ~0.1 s of a ~5 s sync.
     memory_limit: str = Field("64MB", pattern=SIZE)

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from etl.errors import WarehouseError
-from etl.load import connect
 from etl.sync import RunReport
+from etl.warehouse import open_reader
 
 # Piped output (CI logs, files) gets a wide fixed width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -40,15 +40,9 @@ def print_report(report: RunReport) -> None:
             console.print(f"[red]{name}[/red]: {error}", markup=True, highlight=False)
 
 
-def _read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    if not path.exists():
-        raise WarehouseError(f"{path}: no warehouse here yet (run `etl sync` first)")
-    return connect(path, read_only=True)
-
-
 def print_runs(path: Path, limit: int) -> None:
     """The latest runs of the ledger."""
-    conn = _read_only(path)
+    conn = open_reader(path)
     try:
         rows = conn.execute(
             "SELECT run_id, status, started_at, ended_at, requests, retries, rate_limited, "
@@ -72,7 +66,7 @@ def print_runs(path: Path, limit: int) -> None:
 
 def run_query(path: Path, query: str, fmt: str) -> None:
     """Run `query` read-only and print it as a table, CSV or JSON lines."""
-    conn = _read_only(path)
+    conn = open_reader(path)
     try:
         try:
             result = conn.execute(query)

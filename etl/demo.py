@@ -13,11 +13,11 @@ from rich.console import Console
 
 from etl.config import load_settings
 from etl.console import print_report
-from etl.load import connect
 from etl.logs import configure_logging
 from etl.normalize.schemas import TABLES
 from etl.sandbox import SandboxConfig, running_sandbox
 from etl.sync import sync
+from etl.warehouse import open_reader
 
 EXAMPLE_QUERIES = {
     "Deployments per environment, last 30 days": """
@@ -55,7 +55,7 @@ async def run_demo(db: Path, scale: str, seed: int) -> int:
         )
         report = await sync(settings)
     print_report(report)
-    conn = connect(db, read_only=True)
+    conn = open_reader(db)
     try:
         console.print(f"\nwarehouse {db}:")
         for table in TABLES:

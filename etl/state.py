@@ -19,7 +19,7 @@ import orjson
 import polars as pl
 
 from etl.errors import WarehouseError
-from etl.load import registered, rollback
+from etl.warehouse.sqlutil import registered, rollback
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,21 +41,20 @@ from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream, size_bytes
 from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
-from etl.load import (
-    Staged,
-    connect_writer,
-    duplicate_keys,
-    memory_for_records,
-    merge_batch,
-    migrate,
-    set_memory_limit,
-    stage,
-)
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.rejects import find_rejects, rejects_frame, without
 from etl.ratelimit import RateLimiter
 from etl.records import Fetched, Mark, StreamRejected
 from etl.state import Window, finish_run, plan_windows, start_run
+from etl.warehouse import (
+    Staged,
+    Writer,
+    duplicate_keys,
+    memory_for_records,
+    open_warehouse,
+    set_memory_limit,
+    stage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +122,10 @@ class _Done:
 class _Run:
     """The state of one run: queue, reports, and the warehouse connection."""
 
-    def __init__(self, settings: Settings, conn: duckdb.DuckDBPyConnection, report: RunReport):
+    def __init__(self, settings: Settings, writer: Writer, report: RunReport):
         self.settings = settings
-        self.conn = conn
+        self.writer = writer
+        self.conn = writer.conn
         self.report = report
         self.queue: asyncio.Queue[Fetched | _Done] = asyncio.Queue(maxsize=QUEUE_UNITS)
         self.normalizer = ThreadPoolExecutor(1, thread_name_prefix="etl-normalize")
@@ -304,8 +304,7 @@ class _Run:
                 self.memory_limit = needed
             await _in_thread_to_completion(
                 self.warehouse,
-                merge_batch,
-                self.conn,
+                self.writer.merge_batch,
                 normalized.staged,
                 normalized.marks,
                 run_id=self.report.run_id,
@@ -391,11 +390,12 @@ async def sync(settings: Settings) -> RunReport:
     # that started earlier in the same second after the run's last window.
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)
     report = RunReport(run_id=new_run_id(started), started_at=started)
-    conn = connect_writer(settings.warehouse)
+    writer = open_warehouse(settings.warehouse.path, settings.warehouse).writer()
+    conn = writer.conn
     try:
-        migrate(conn)
+        writer.migrate()
         start_run(conn, report.run_id, started, run_options(settings))
-        run = _Run(settings, conn, report)
+        run = _Run(settings, writer, report)
         limiter = RateLimiter(settings.limits.requests_per_second, settings.limits.max_in_flight)
         api = ApiClient(
             settings.api.base_url,
@@ -440,12 +440,12 @@ async def sync(settings: Settings) -> RunReport:
                     rate_limited=report.rate_limited,
                     error=report.error,
                 )
-                conn.execute("CHECKPOINT")
+                writer.publish()
             except duckdb.Error as exc:  # e.g. DuckDB invalidated the file after a failure
                 report.status = "failed"
                 reason = str(exc).splitlines()[0]
                 unrecorded = f"the run could not be recorded in etl_runs: {reason}"
                 report.error = f"{report.error}; {unrecorded}" if report.error else unrecorded
     finally:
-        conn.close()
+        writer.close()
     return report

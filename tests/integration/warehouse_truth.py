@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from etl.load import duplicate_keys
 from etl.normalize.schemas import ENVIRONMENT_SECRET_FIELDS
+from etl.warehouse import duplicate_keys
 
 
 def _raw(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[Any, Any]:

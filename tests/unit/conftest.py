@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from etl.load import connect, migrate
+from etl.warehouse.duckdb_file import connect
+from etl.warehouse.migrate import migrate
 
 
 @pytest.fixture

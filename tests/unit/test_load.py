@@ -12,11 +12,14 @@ import pytest
 
 from etl.config import Stream
 from etl.errors import WarehouseError
-from etl.load import connect, memory_for_records, merge_batch, migrate
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.schemas import KEYS, TABLES
 from etl.rawjson import encode
 from etl.records import Fetched, ScopeComplete, WindowDone
+from etl.warehouse import memory_for_records
+from etl.warehouse.duckdb_file import connect
+from etl.warehouse.merge import merge_batch
+from etl.warehouse.migrate import migrate
 
 DATA = Path(__file__).parents[1] / "data"
 SQL = Path(__file__).parents[2] / "sql"

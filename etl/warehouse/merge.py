@@ -1,6 +1,6 @@
-"""DuckDB: migrations, views, and the transactional merge of one batch.
+"""The transactional merge of one batch: the only writer of data, in plain SQL.
 
-`merge_batch` is the only writer of data. In one transaction it upserts every frame from
+In one transaction `merge_batch` upserts every frame from
 Arrow (delete the keys the warehouse already holds, then `INSERT … BY NAME`, never row by
 row), replaces the child rows of the parents it touched, and applies the batch's marks:
 deployment windows become done, and completed listings soft-delete the rows of their scope
@@ -16,26 +16,20 @@ holds is deleted before the batch is inserted, inside one transaction with one w
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
-from etl.config import Stream, WarehouseSettings
+from etl.config import Stream
 from etl.errors import WarehouseError
 from etl.normalize.schemas import KEYS
 from etl.records import Mark, ScopeComplete, WindowDone
-from etl.resources import sql_dir
-
-log = logging.getLogger(__name__)
+from etl.warehouse.sqlutil import ident, registered, rollback
 
 # Child tables are replaced wholesale for the parents present in a batch (a deployment whose
 # PR list shrank must lose the stale links): child table → (parent-key columns, parent table).
@@ -61,169 +55,8 @@ CASCADES: dict[str, tuple[str, tuple[str, ...]]] = {
     "release_pipelines": ("release_progressions", ("project_key", "pipeline_key")),
 }
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # DuckDB's wordings of "over memory_limit" (not all raised as OutOfMemoryException).
 _OUT_OF_MEMORY = re.compile(r"out of memory|failed to pin|(could not|failed to) allocate", re.I)
-
-
-def _ident(name: str) -> str:
-    """Guard for identifiers spliced into SQL: they come only from our fixed schema."""
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"unexpected identifier {name!r}")
-    return name
-
-
-@contextlib.contextmanager
-def registered(conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> Iterator[None]:
-    """`rows` readable in SQL as `name` for the block (DuckDB scans the Arrow data in place)."""
-    conn.register(name, rows)
-    try:
-        yield
-    finally:
-        conn.unregister(name)
-
-
-def rollback(conn: duckdb.DuckDBPyConnection) -> None:
-    """Roll back the open transaction, if there still is one.
-
-    A COMMIT that fails (DuckDB out of memory while writing its log) has already ended the
-    transaction, and a failed checkpoint closes the database to every statement; a ROLLBACK
-    then raises, and would hide the error that explains the failure.
-    """
-    with contextlib.suppress(duckdb.Error):
-        conn.execute("ROLLBACK")
-
-
-# The oldest DuckDB storage format with zstd for strings (migration 0005); DuckDB >= 1.3 reads
-# it. A writer upgrades an older file to it; a file already newer stays as it is.
-STORAGE_VERSION = "v1.3.0"
-_NEWER_STORAGE = "cannot be lowered"
-
-
-def connect(
-    path: Path,
-    *,
-    read_only: bool = False,
-    checkpoint_threshold: str | None = None,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-    row_group_size: int | None = None,
-) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file, turning DuckDB's lock error into a clear WarehouseError.
-
-    A writer opens an in-memory database and attaches the file to it as the default catalog
-    (every unqualified name refers to it): `STORAGE_VERSION` and `ROW_GROUP_SIZE` are options
-    of `ATTACH`, not of a connection, and the row group size is not stored in the file.
-    """
-    config: dict[str, str | bool | int | float | list[str]] = {}
-    if checkpoint_threshold:
-        config["checkpoint_threshold"] = checkpoint_threshold
-    if threads:
-        config["threads"] = threads
-    if memory_limit:
-        config["memory_limit"] = memory_limit
-    try:
-        if read_only:
-            return duckdb.connect(str(path), read_only=True, config=config)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Spill where DuckDB would for the file itself, not into `.tmp` under the cwd.
-        conn = duckdb.connect(":memory:", config={**config, "temp_directory": f"{path}.tmp"})
-        try:
-            _attach(conn, path, row_group_size)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-    except OSError as exc:
-        raise WarehouseError(f"{path}: cannot create the warehouse: {exc.strerror}") from None
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseError(
-                f"{path}: the warehouse is in use by another process (one writer at a time)"
-            ) from None
-        raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
-
-
-def _attach(conn: duckdb.DuckDBPyConnection, path: Path, row_group_size: int | None) -> None:
-    """Attach `path` as `warehouse` in at least `STORAGE_VERSION`, and use it."""
-    quoted = str(path).replace("'", "''")
-    options = ["READ_WRITE"] + ([f"ROW_GROUP_SIZE {int(row_group_size)}"] if row_group_size else [])
-    try:
-        upgrade = [*options, f"STORAGE_VERSION '{STORAGE_VERSION}'"]
-        conn.execute(f"ATTACH '{quoted}' AS warehouse ({', '.join(upgrade)})")
-    except duckdb.InvalidInputException as exc:
-        if _NEWER_STORAGE not in str(exc):
-            raise
-        conn.execute(f"ATTACH '{quoted}' AS warehouse ({', '.join(options)})")
-    conn.execute("USE warehouse")
-
-
-def connect_writer(
-    warehouse: WarehouseSettings, path: Path | None = None
-) -> duckdb.DuckDBPyConnection:
-    """The sync's connection: `warehouse.path` (or `path`) with the `[warehouse]` settings."""
-    return connect(
-        path or warehouse.path,
-        checkpoint_threshold=warehouse.checkpoint_threshold,
-        threads=warehouse.threads,
-        memory_limit=warehouse.memory_limit,
-        row_group_size=warehouse.row_group_size,
-    )
-
-
-# A checkpoint compresses a column 2,048 values (DuckDB's vector) at a time and holds them
-# all, so its memory grows with the largest record: measured need ~2,048 × its size + ~15 MB
-# (records of 20 / 40 / 80 KB checkpointed at 64 / 96 / 192 MB and failed at 48 / 80 / 160).
-CHECKPOINT_VALUES = 2_048
-
-
-def memory_for_records(largest: int) -> int:
-    """DuckDB memory (bytes) to checkpoint records of up to `largest` bytes, with a margin.
-
-    Never more than DuckDB's own default limit, 80 % of the machine's memory: past that, a
-    clear out-of-memory error from DuckDB beats the operating system killing the process.
-    """
-    needed = int(CHECKPOINT_VALUES * largest * 1.25) + 32 * 2**20
-    return min(needed, int(0.8 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")))
-
-
-def set_memory_limit(conn: duckdb.DuckDBPyConnection, limit: int) -> None:
-    """Raise (or lower) DuckDB's memory limit on a live connection to `limit` bytes."""
-    conn.execute(f"SET memory_limit = '{limit // 2**20}MiB'")
-
-
-def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> list[str]:
-    """Apply pending migrations, each in one transaction with its bookkeeping row; then views.
-
-    Returns:
-        The names of the migrations applied now.
-    """
-    root = directory or sql_dir()
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-    )
-    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
-    applied: list[str] = []
-    for path in sorted((root / "migrations").glob("*.sql")):
-        if path.stem in done:
-            continue
-        try:
-            conn.execute("BEGIN TRANSACTION")
-            conn.execute(path.read_text(encoding="utf-8"))
-            conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [path.stem])
-            conn.execute("COMMIT")
-        except duckdb.Error as exc:
-            rollback(conn)
-            raise WarehouseError(f"migration {path.name} failed: {exc}") from None
-        applied.append(path.stem)
-        log.info("applied migration %s", path.stem)
-    for path in sorted((root / "views").glob("*.sql")):
-        try:
-            conn.execute(path.read_text(encoding="utf-8"))
-        except duckdb.Error as exc:
-            raise WarehouseError(f"view {path.name} failed: {exc}") from None
-    return applied
 
 
 def _arrow(frame: pl.DataFrame) -> pa.Table:
@@ -236,11 +69,11 @@ def _arrow(frame: pl.DataFrame) -> pa.Table:
 
 
 def _where_equal(columns: Iterable[str]) -> str:
-    return " AND ".join(f"{_ident(c)} = ?" for c in columns)
+    return " AND ".join(f"{ident(c)} = ?" for c in columns)
 
 
 def _match(columns: Iterable[str], left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{_ident(c)} = {right}.{c}" for c in columns)
+    return " AND ".join(f"{left}.{ident(c)} = {right}.{c}" for c in columns)
 
 
 def _existing_keys(conn: duckdb.DuckDBPyConnection, table: str) -> pa.Table | None:
@@ -251,7 +84,7 @@ def _existing_keys(conn: duckdb.DuckDBPyConnection, table: str) -> pa.Table | No
     """
     key = KEYS[table]
     found = conn.execute(
-        f"SELECT {', '.join(_ident(k) for k in key)} FROM {_ident(table)} t "
+        f"SELECT {', '.join(ident(k) for k in key)} FROM {ident(table)} t "
         f"WHERE EXISTS (SELECT 1 FROM _stage s WHERE {_match(key, 't', 's')})"
     ).to_arrow_table()
     return found if found.num_rows else None
@@ -262,7 +95,7 @@ def _delete_keys(
 ) -> None:
     with registered(conn, "_gone", keys):
         conn.execute(
-            f"DELETE FROM {_ident(table)} t "
+            f"DELETE FROM {ident(table)} t "
             f"WHERE EXISTS (SELECT 1 FROM _gone g WHERE {_match(columns, 't', 'g')})"
         )
 
@@ -318,7 +151,7 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, staged: Staged) -> None:
                     if parent == table and child in staged.children:
                         _delete_keys(conn, child, columns, existing)
                 _delete_keys(conn, table, KEYS[table], existing)
-            conn.execute(f"INSERT INTO {_ident(table)} BY NAME SELECT * FROM _stage")
+            conn.execute(f"INSERT INTO {ident(table)} BY NAME SELECT * FROM _stage")
 
 
 def _sweep(
@@ -329,7 +162,7 @@ def _sweep(
     scope = dict(mark.scope)
     condition = _where_equal(scope) if scope else "TRUE"
     conn.execute(
-        f"UPDATE {_ident(table)} SET _deleted_at = ? "
+        f"UPDATE {ident(table)} SET _deleted_at = ? "
         f"WHERE {condition} AND _run_id <> ? AND _deleted_at IS NULL",
         [now, *scope.values(), run_id],
     )
@@ -337,7 +170,7 @@ def _sweep(
     if table in CASCADES:
         child, columns = CASCADES[table]
         conn.execute(
-            f"UPDATE {_ident(child)} c SET _deleted_at = ? WHERE c._deleted_at IS NULL AND EXISTS "
+            f"UPDATE {ident(child)} c SET _deleted_at = ? WHERE c._deleted_at IS NULL AND EXISTS "
             f"(SELECT 1 FROM {table} p WHERE {_match(columns, 'c', 'p')} "
             "AND p._deleted_at IS NOT NULL)",
             [now],
@@ -371,9 +204,9 @@ def duplicate_keys(conn: duckdb.DuckDBPyConnection) -> list[str]:
     """
     problems: list[str] = []
     for table, key in KEYS.items():
-        columns = ", ".join(_ident(k) for k in key)
+        columns = ", ".join(ident(k) for k in key)
         doubled = conn.execute(
-            f"SELECT {columns}, count(*) AS n FROM {_ident(table)} "
+            f"SELECT {columns}, count(*) AS n FROM {ident(table)} "
             f"GROUP BY ALL HAVING count(*) > 1 LIMIT 3"
         ).fetchall()
         problems.extend(f"{table}: key {row[:-1]} is held by {row[-1]} rows" for row in doubled)
