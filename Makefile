@@ -25,10 +25,23 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml Makefile
 
 setup: $(VENV)/.synced
 
-test: setup
+# The report's browser test drives Debian's chromium (Playwright's own browser download is
+# never used: `playwright install` fetches from outside the package registries).
+CHROMIUM := /usr/bin/chromium
+$(VENV)/.chromium: | $(VENV)/.synced
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make: $(CHROMIUM) is missing and installing it needs root: run 'sudo apt-get install -y chromium' once" >&2; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+	touch $@
+
+test: setup $(VENV)/.chromium
 	$(VENV)/bin/pytest -q
 
-test-all: setup
+test-all: setup $(VENV)/.chromium
 	$(VENV)/bin/pytest -q -m "slow or not slow"
 
 lint: setup

@@ -1,0 +1,417 @@
+"""The metric views on sandbox data, each against the same metric computed in plain Python.
+
+One warehouse for the module: the small sandbox, synced three times with the world moving
+on in between (so releases change phase between snapshots), and equal to the final truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from etl.config import load_settings
+from etl.sandbox import Dataset, SandboxConfig
+from etl.sync import sync
+from tests.integration.conftest import serve
+from tests.integration.metrics_truth import (
+    HOUR_MS,
+    Dep,
+    metric_deployments,
+    monday,
+    quantile_cont,
+    recovery,
+    summary,
+    utc,
+    weekly,
+)
+from tests.integration.warehouse_truth import warehouse_differences
+
+DAY_MS = 24 * HOUR_MS
+ReleaseKey = tuple[str, str, str, int]
+
+
+@dataclass
+class Synced:
+    """The warehouse and what the sandbox served at each of its syncs."""
+
+    db: Path
+    dataset: Dataset
+    truth: Any
+    deps: list[Dep]
+    # Per sync, in order: release → (status, active phase id).
+    states: list[dict[ReleaseKey, tuple[str, str | None]]]
+
+
+def _states(dataset: Dataset) -> dict[ReleaseKey, tuple[str, str | None]]:
+    return {
+        (project, pipeline, p.flag_key, p.created_at): (
+            "completed" if p.completed_at is not None else "active",
+            p.active_phase_id,
+        )
+        for (project, pipeline), items in dataset.releases.progressions.items()
+        for p in items
+    }
+
+
+async def _sync_three_times(db: Path) -> tuple[Dataset, list[dict[ReleaseKey, Any]]]:
+    # Anchored three hours back so every advance stays before the wall clock the sync reads up
+    # to, and within the lookback (which is counted from the wall clock) of what it changes.
+    start = int(time.time() // 60 * 60_000) - 3 * HOUR_MS
+    async with serve(SandboxConfig(scale="small", now_ms=start)) as sandbox:
+        settings = load_settings(
+            None,
+            {
+                "api.base_url": sandbox.url,
+                "warehouse.path": str(db),
+                "limits.requests_per_second": 2000.0,
+            },
+            {"LD_API_TOKEN": sandbox.config.token},
+        )
+        states = []
+        for step in range(3):
+            if step:
+                sandbox.dataset.advance(start + step * HOUR_MS)
+            report = await sync(settings)
+            assert report.status == "succeeded", report.streams_json()
+            states.append(_states(sandbox.dataset))
+        return sandbox.dataset, states
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Synced:
+    db = tmp_path_factory.mktemp("metrics") / "warehouse.duckdb"
+    dataset, states = asyncio.run(_sync_three_times(db))
+    truth = dataset.truth()
+    assert warehouse_differences(db, truth) == []
+    return Synced(db, dataset, truth, metric_deployments(truth), states)
+
+
+@pytest.fixture
+def conn(synced: Synced) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(synced.db), read_only=True)
+    yield connection
+    connection.close()
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    result = conn.execute(sql)
+    columns = [d[0] for d in result.description or []]
+    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def _close(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The fields of `expected` whose value `actual` does not match (floats to 1e-9)."""
+    return {
+        key: (actual[key], want)
+        for key, want in expected.items()
+        if not (
+            actual[key] == want
+            or (
+                isinstance(want, float)
+                and actual[key] is not None
+                and actual[key] == pytest.approx(want, rel=1e-9, abs=1e-9)
+            )
+        )
+    }
+
+
+# --------------------------------------------------------------------------- DORA
+
+
+def test_dora_weekly_has_every_week_with_zeros_and_interpolated_percentiles(synced, conn):
+    expected = weekly(synced.deps)
+    actual = {
+        (r["project_key"], r["environment_key"], r["application_key"], r["week_start"]): r
+        for r in _rows(conn, "SELECT * FROM dora_weekly")
+    }
+    assert actual.keys() == expected.keys()
+    differences = {k: d for k in expected if (d := _close(actual[k], expected[k]))}
+    assert differences == {}
+    # The data exercises what the view must get right:
+    zero_weeks = [r for r in expected.values() if r["deployments"] == 0]
+    assert zero_weeks and all(r["failure_rate"] is None for r in zero_weeks)
+    assert any(r["lead_time_n"] >= 3 for r in expected.values())
+    assert any(r["recovered"] for r in expected.values())
+
+
+def test_failed_deployment_recovery_is_the_next_success_in_the_same_place(synced, conn):
+    expected = recovery(synced.deps)
+    actual = {
+        r["deployment_id"]: (r["recovered_by_deployment_id"], r["recovery_h"])
+        for r in _rows(conn, "SELECT * FROM failed_deployment_recovery")
+    }
+    assert actual.keys() == expected.keys()
+    for key, (by, hours) in expected.items():
+        assert actual[key][0] == by
+        assert actual[key][1] == (None if hours is None else pytest.approx(hours, rel=1e-9))
+    assert any(by is None for by, _ in expected.values()) or len(expected) > 10
+
+
+@pytest.mark.parametrize("days", [28, 45])
+def test_dora_summary_between_a_range_has_the_four_keys_and_tiers(synced, conn, days):
+    last = max(d.day for d in synced.deps)
+    first = last - timedelta(days=days - 1)
+    expected = summary(synced.deps, first, last)
+    actual = {
+        (r["project_key"], r["environment_key"], r["application_key"]): r
+        for r in _rows(conn, f"SELECT * FROM dora_summary_between(DATE '{first}', DATE '{last}')")
+    }
+    assert actual.keys() == expected.keys()
+    differences = {k: d for k in expected if (d := _close(actual[k], expected[k]))}
+    assert differences == {}
+    assert all(r["range_from"] == first and r["range_to"] == last for r in actual.values())
+    tiers = {r["dora_lead_time_tier"] for r in expected.values()}
+    assert len(tiers) >= 2
+
+
+def test_dora_summary_covers_the_last_28_days_of_data_not_of_the_clock(synced, conn):
+    last = max(d.day for d in synced.deps)
+    expected = summary(synced.deps, last - timedelta(days=27), last)
+    actual = _rows(conn, "SELECT * FROM dora_summary")
+    assert {(r["project_key"], r["environment_key"], r["application_key"]) for r in actual} == (
+        expected.keys()
+    )
+
+
+# --------------------------------------------------------------------------- pull requests
+
+
+def test_pull_request_cycle_time_per_environment_reached(synced, conn):
+    prs = {
+        pr["id"]: pr
+        for reps in synced.truth.deployments.values()
+        for rep in reps
+        for pr in rep["pullRequests"]["items"]
+    }
+    first: dict[tuple[str, str, str, str], Dep] = {}
+    for dep in sorted(synced.deps, key=lambda d: (d.started_ms, d.id)):
+        if not dep.counts_for_lead_time:
+            continue
+        for pr_id in dep.pr_ids:
+            first.setdefault((pr_id, dep.project, dep.application, dep.environment), dep)
+    expected = {}
+    for key, dep in first.items():
+        pr = prs[key[0]]
+        assert dep.ended_ms is not None
+        merged = pr.get("mergeTime")
+        expected[key] = {
+            "first_deployment_id": dep.id,
+            "review_h": None if merged is None else (merged - pr["createTime"]) / HOUR_MS,
+            "merge_to_deploy_h": None if merged is None else (dep.ended_ms - merged) / HOUR_MS,
+            "cycle_h": (dep.ended_ms - pr["createTime"]) / HOUR_MS,
+        }
+    actual = {
+        (r["pull_request_id"], r["project_key"], r["application_key"], r["environment_key"]): r
+        for r in _rows(conn, "SELECT * FROM pull_request_cycle_time")
+    }
+    assert actual.keys() == expected.keys()
+    assert {k: d for k in expected if (d := _close(actual[k], expected[k]))} == {}
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def _versions(deps: list[Dep]) -> dict[tuple[str, str, str, str, str], tuple[int, int, int]]:
+    """(flag project, flag, project, app, version) → (first deployment ms, added, removed)."""
+    out: dict[tuple[str, str, str, str, str], tuple[int, int, int]] = {}
+    for dep in deps:
+        for flag_project, flag, added, removed in dep.flags:
+            key = (flag_project, flag, dep.project, dep.application, dep.version)
+            if key not in out or dep.started_ms < out[key][0]:
+                out[key] = (dep.started_ms, added, removed)
+    return out
+
+
+def test_flag_reference_churn_counts_a_version_once(synced, conn):
+    expected: defaultdict[tuple[str, str, date], dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(("deployments", "versions", "references_added",
+                               "references_removed", "pull_requests"), 0)
+    )  # fmt: skip
+    for dep in synced.deps:
+        for flag_project, flag, _added, _removed in dep.flags:
+            expected[(flag_project, flag, dep.week)]["deployments"] += 1
+    for (flag_project, flag, *_), (at, added, removed) in _versions(synced.deps).items():
+        row = expected[(flag_project, flag, monday(utc(at).date()))]
+        row["versions"] += 1
+        row["references_added"] += added
+        row["references_removed"] += removed
+    actual = {
+        (r["flag_project_key"], r["flag_key"], r["week_start"]): r
+        for r in _rows(conn, "SELECT * FROM flag_reference_churn")
+    }
+    assert actual.keys() == expected.keys()
+    assert {k: d for k in expected if (d := _close(actual[k], expected[k]))} == {}
+    assert any(r["deployments"] > r["versions"] for r in expected.values())
+
+
+def test_flag_cleanup_candidates_removed_with_none_added_since(synced, conn):
+    per_flag: defaultdict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
+    for (flag_project, flag, *_), change in _versions(synced.deps).items():
+        per_flag[(flag_project, flag)].append(change)
+    expected = set()
+    for key, changes in per_flag.items():
+        removed = [at for at, _added, gone in changes if gone > 0]
+        added = [at for at, more, _gone in changes if more > 0]
+        if removed and (not added or max(added) < max(removed)):
+            expected.add(key)
+    actual = {
+        (r["flag_project_key"], r["flag_key"])
+        for r in _rows(conn, "SELECT * FROM flag_cleanup_candidates")
+    }
+    assert actual == expected
+    assert expected and expected != set(per_flag)
+
+
+# --------------------------------------------------------------------------- releases
+
+
+def _phases(truth: Any) -> dict[tuple[str, str], list[str]]:
+    return {
+        (project, pipeline["key"]): [phase["id"] for phase in pipeline["phases"]]
+        for project, pipelines in truth.release_pipelines.items()
+        for pipeline in pipelines
+    }
+
+
+def test_release_funnel_counts_active_reached_and_completed_per_phase(synced, conn):
+    expected = {}
+    for pair, phase_ids in _phases(synced.truth).items():
+        releases = synced.truth.release_progressions.get(pair, [])
+        completed = sum("_completedAt" in r for r in releases)
+        positions = [phase_ids.index(r["activePhaseId"]) for r in releases if "activePhaseId" in r]
+        for index, phase_id in enumerate(phase_ids):
+            reached = completed + sum(p >= index for p in positions)
+            expected[(*pair, index)] = {
+                "phase_id": phase_id,
+                "releases": len(releases),
+                "active_now": sum(p == index for p in positions),
+                "reached": reached,
+                "completed": completed,
+                "reached_share": reached / len(releases) if releases else None,
+            }
+    actual = {
+        (r["project_key"], r["pipeline_key"], r["phase_index"]): r
+        for r in _rows(conn, "SELECT * FROM release_funnel")
+    }
+    assert actual.keys() == expected.keys()
+    assert {k: d for k in expected if (d := _close(actual[k], expected[k]))} == {}
+    assert any(0 < r["reached_share"] < 1 for r in expected.values() if r["reached_share"])
+
+
+def _observed(conn: duckdb.DuckDBPyConnection) -> list[dict[ReleaseKey, Any]]:
+    """Per sync in order, when the warehouse saw each release (the sync's clock, not data)."""
+    by_run: defaultdict[str, dict[ReleaseKey, Any]] = defaultdict(dict)
+    for run_id, project, pipeline, flag, created, observed in conn.execute(
+        "SELECT run_id, project_key, pipeline_key, flag_key, epoch_ms(created_at), observed_at "
+        "FROM release_progression_snapshots"
+    ).fetchall():
+        by_run[run_id][(project, pipeline, flag, created)] = observed
+    runs = [
+        r for (r,) in conn.execute("SELECT run_id FROM etl_runs ORDER BY started_at").fetchall()
+    ]
+    return [by_run[run] for run in runs]
+
+
+def _expected_stays(synced: Synced, conn: duckdb.DuckDBPyConnection) -> dict[Any, dict[str, Any]]:
+    phases = _phases(synced.truth)
+    current = {
+        (project, pipeline, r["flagKey"], r["_createdAt"])
+        for (project, pipeline), reps in synced.truth.release_progressions.items()
+        for r in reps
+    }
+    observed = _observed(conn)
+    latest = max(at for sightings in observed for at in sightings.values())
+    expected = {}
+    for key in current:
+        phase_ids = phases[key[:2]]
+        seen = [(observed[n][key], *synced.states[n][key]) for n in range(3) if key in observed[n]]
+        for at, status, phase_id in seen:
+            if status != "active" or (key, phase_id) in expected:
+                continue
+            index = phase_ids.index(phase_id)
+            left = next(
+                (
+                    later
+                    for later, s, p in seen
+                    if later > at and (s == "completed" or phase_ids.index(p) > index)
+                ),
+                None,
+            )
+            expected[(key, phase_id)] = {
+                "entered_at": at,
+                "first_sighting": at == seen[0][0],
+                "left_at": left,
+                "duration_h": None if left is None else (left - at).total_seconds() / 3600,
+                "in_phase_so_far_h": (latest - at).total_seconds() / 3600 if left is None else None,
+            }
+    return expected
+
+
+def test_release_phase_durations_from_the_snapshots_of_each_sync(synced, conn):
+    expected = _expected_stays(synced, conn)
+    actual = {
+        ((r["project_key"], r["pipeline_key"], r["flag_key"], r["created_ms"]), r["phase_id"]): r
+        for r in _rows(
+            conn, "SELECT *, epoch_ms(created_at) AS created_ms FROM release_phase_durations"
+        )
+    }
+    assert actual.keys() == expected.keys()
+    assert {k: d for k in expected if (d := _close(actual[k], expected[k]))} == {}
+    assert any(r["left_at"] is not None for r in expected.values())
+
+
+def test_phase_stats_and_stalled_releases_use_the_phase_p90(synced, conn):
+    stays = _expected_stays(synced, conn)
+    ended: defaultdict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for (key, phase_id), stay in stays.items():
+        if stay["duration_h"] is not None:
+            ended[(*key[:2], phase_id)].append(stay["duration_h"])
+    stats = {
+        (r["project_key"], r["pipeline_key"], r["phase_id"]): r
+        for r in _rows(conn, "SELECT * FROM release_phase_duration_stats")
+    }
+    for phase, durations in ended.items():
+        assert stats[phase]["stays_ended"] == len(durations)
+        assert stats[phase]["duration_p90_h"] == pytest.approx(quantile_cont(durations, 0.9))
+    active = {
+        (project, pipeline, r["flagKey"], r["_createdAt"]): r["activePhaseId"]
+        for (project, pipeline), reps in synced.truth.release_progressions.items()
+        for r in reps
+        if "activePhaseId" in r
+    }
+    expected = {
+        (key, phase_id)
+        for (key, phase_id), stay in stays.items()
+        if active.get(key) == phase_id
+        and stay["left_at"] is None
+        and (p90 := quantile_cont(ended.get((*key[:2], phase_id), []), 0.9)) is not None
+        and stay["in_phase_so_far_h"] > p90
+    }
+    actual = {
+        ((r["project_key"], r["pipeline_key"], r["flag_key"], r["created_ms"]), r["phase_id"])
+        for r in _rows(conn, "SELECT *, epoch_ms(created_at) AS created_ms FROM stalled_releases")
+    }
+    assert actual == expected
+    longer = {
+        (key, phase_id)
+        for (key, phase_id), stay in stays.items()
+        if active.get(key) == phase_id and stay["left_at"] is None
+        and stay["in_phase_so_far_h"] > 0.5 * 24
+    }  # fmt: skip
+    actual_longer = {
+        ((r["project_key"], r["pipeline_key"], r["flag_key"], r["created_ms"]), r["phase_id"])
+        for r in _rows(
+            conn,
+            "SELECT *, epoch_ms(created_at) AS created_ms FROM stalled_releases_longer_than(0.5)",
+        )
+    }
+    assert actual_longer == longer
