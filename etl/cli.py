@@ -97,6 +97,7 @@ def build_settings(
     until: str | None = None,
     streams: tuple[str, ...] = (),
     projects: tuple[str, ...] = (),
+    log_format: str | None = None,
 ) -> Settings:
     """Settings from the config file (default `./config.toml` when present) and the flags."""
     config = _default_config(config)
@@ -105,6 +106,7 @@ def build_settings(
         "api.base_url": base_url,
         "sync.streams": _streams(streams),
         "scope.projects": list(projects) or None,
+        "log.format": log_format,
     }
     return load_settings(config, overrides, os.environ, since=since, until=until)
 
@@ -130,10 +132,17 @@ class _Commands(click.Group):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ld-insights-etl")
 def cli() -> None:
-    """Pull LaunchDarkly engineering data into a DuckDB warehouse.
+    r"""Pull LaunchDarkly engineering data into a DuckDB warehouse.
 
     The API token is read from the environment (LD_API_TOKEN unless config.toml names
     another variable); it is never accepted as a flag.
+
+    \b
+    Example:
+      export LD_API_TOKEN=api-...      # an access token with read access
+      etl doctor                       # check config, token, API and warehouse
+      etl sync                         # one run, as config.toml says
+      etl status --max-age 2h          # fresh enough? (exit 1 if not)
     """
 
 
@@ -144,6 +153,12 @@ config_option = click.option(
 )
 db_option = click.option(
     "--db", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB warehouse file."
+)
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json", "auto"]),
+    help="Log lines on stderr: text, json (one object per line), auto (json off a terminal). "
+    "Default: [log] format.",
 )
 
 
@@ -162,6 +177,7 @@ db_option = click.option(
 )
 @click.option("--project", "projects", multiple=True, metavar="KEY", help="Only these projects.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary table.")
+@log_format_option
 @errors_to_exit_codes
 def sync(
     config: Path | None,
@@ -172,20 +188,27 @@ def sync(
     streams: tuple[str, ...],
     projects: tuple[str, ...],
     quiet: bool,
+    log_format: str | None,
 ) -> None:
-    """Run one sync: every selected stream from the API into the warehouse.
+    r"""Run one sync: every selected stream from the API into the warehouse.
 
     Exit codes: 0 success, 1 failed, 2 bad configuration, 3 partial (some streams failed,
-    the rest was loaded; see `etl status`).
+    the rest was loaded; see `etl status`). SIGTERM lets the batch being written commit,
+    records the run as failed and exits 143; the next run resumes.
+
+    \b
+    Example:
+      etl sync                                     # as config.toml says
+      etl sync --since 2026-01-01 --stream deployments --log-format json
     """
     from etl.console import print_report
     from etl.sync import sync as run_sync
 
     settings = build_settings(
         config, db=db, base_url=base_url, since=since, until=until, streams=streams,
-        projects=projects,
+        projects=projects, log_format=log_format,
     )  # fmt: skip
-    configure_logging(settings.log.level, settings.token)
+    configure_logging(settings.log.level, settings.token, settings.log.format)
     report = asyncio.run(_until_terminated(run_sync(settings)))
     if not quiet:
         print_report(report)
@@ -201,29 +224,44 @@ def sync(
     "--every",
     "every_minutes",
     type=click.FloatRange(min=0.1),
-    default=60.0,
-    show_default=True,
-    help="Minutes between runs (at least 0.1).",
+    help="Minutes between runs (at least 0.1); overrides [schedule].",
 )
 @click.option(
     "--runs",
     type=click.IntRange(min=1),
     help="Stop after this many runs (default: run until stopped).",
 )
+@log_format_option
 @errors_to_exit_codes
 def schedule(
     config: Path | None,
     db: Path | None,
     base_url: str | None,
-    every_minutes: float,
+    every_minutes: float | None,
     runs: int | None,
+    log_format: str | None,
 ) -> None:
-    """Sync now and then every --every minutes, never overlapping; Ctrl-C stops."""
-    from etl.schedule import run_schedule
+    r"""Sync on the [schedule] of config.toml (cron, UTC, or every N minutes), one run at a time.
 
-    settings = build_settings(config, db=db, base_url=base_url)
-    configure_logging(settings.log.level, settings.token)
-    code = asyncio.run(run_schedule(settings, every_minutes, runs))
+    With an interval the first run starts at once; with cron, at its first time. A time
+    that comes while a run is still going is skipped; times missed by up to
+    [schedule] misfire_grace_s are made up with one run. SIGTERM or Ctrl-C lets the batch
+    being written commit, records the run as interrupted and stops (exit 143 / 130).
+
+    \b
+    Example (config.toml):
+      [schedule]
+      cron = "*/30 * * * *"        # every 30 minutes, UTC
+    \b
+      etl schedule                   # or: etl schedule --every 15
+    """
+    from etl.schedule import run_schedule, trigger_for
+
+    settings = build_settings(config, db=db, base_url=base_url, log_format=log_format)
+    configure_logging(settings.log.level, settings.token, settings.log.format)
+    trigger = trigger_for(settings.schedule, every_minutes)
+    run_now = every_minutes is not None or settings.schedule.cron is None
+    code = asyncio.run(run_schedule(settings, trigger, runs, run_now=run_now))
     if code:
         sys.exit(code)
 

@@ -20,7 +20,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from etl.errors import ConfigError
 from etl.secret import Secret
@@ -133,9 +140,33 @@ class WarehouseSettings(_Section):
 
 
 class LogSettings(_Section):
-    """`[log]`: verbosity."""
+    """`[log]`: verbosity and format."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json", "auto"] = "text"
+
+
+class ScheduleSettings(_Section):
+    """`[schedule]`: when `etl schedule` runs a sync (UTC), one run at a time."""
+
+    cron: str | None = None
+    every_minutes: float | None = Field(None, ge=0.1)
+    misfire_grace_s: int = Field(600, ge=1)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from etl.cron import cron_trigger
+
+            cron_trigger(value)  # raises ValueError naming the problem
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleSettings:
+        if self.cron is not None and self.every_minutes is not None:
+            raise ValueError("set cron or every_minutes, not both")
+        return self
 
 
 class FileSettings(_Section):
@@ -147,6 +178,7 @@ class FileSettings(_Section):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
 
 class Settings(FileSettings):
@@ -161,6 +193,34 @@ class Settings(FileSettings):
     def backfill_start(self, now: datetime) -> datetime:
         """Where a partition with no state starts: `--since`, else now − backfill_days."""
         return self.since or now - timedelta(days=self.sync.backfill_days)
+
+
+# LaunchDarkly access tokens are `api-` and a UUID (40 characters). Anything much shorter is
+# a placeholder or a typo; refusing it also keeps the log filter's whole-token match from
+# ever matching an ordinary word.
+MIN_TOKEN_LENGTH = 20
+_NOT_ACCESS_TOKENS = {"sdk-": "an SDK key", "mob-": "a mobile key"}
+
+
+def check_token(token: str, token_env: str) -> None:
+    """Refuse a value that cannot be a LaunchDarkly access token, without printing it.
+
+    Raises:
+        ConfigError: naming the variable and what is wrong with its value.
+    """
+    for prefix, what in _NOT_ACCESS_TOKENS.items():
+        if token.startswith(prefix):
+            raise ConfigError(
+                f"environment variable {token_env} holds {what} ({prefix}…); the REST API "
+                "needs an access token (api-…, Account settings → Authorization)"
+            )
+    if len(token) < MIN_TOKEN_LENGTH or any(char.isspace() for char in token):
+        raise ConfigError(
+            f"environment variable {token_env} does not hold an access token: "
+            f"{len(token)} characters{' with spaces' if any(c.isspace() for c in token) else ''}"
+            f", a LaunchDarkly access token is api- and 36 more (at least {MIN_TOKEN_LENGTH} "
+            "accepted)"
+        )
 
 
 def parse_when(text: str, flag: str) -> datetime:
@@ -233,6 +293,7 @@ def load_settings(
     token = environ.get(token_env, "").strip()
     if not token:
         raise ConfigError(f"environment variable {token_env} is not set (it holds the API token)")
+    check_token(token, token_env)
     since_at = parse_when(since, "--since") if since else None
     until_at = parse_when(until, "--until") if until else None
     if since_at and until_at and since_at >= until_at:

@@ -1,7 +1,10 @@
-"""`etl schedule`: run `sync` now and then on an interval with APScheduler. No business logic.
+"""`etl schedule`: `sync` on a cron expression or an interval (APScheduler). No business logic.
 
-One job, never overlapping itself (`max_instances=1`); runs missed while one was still going
-are merged into one (`coalesce`). SIGINT/SIGTERM stop the scheduler once the current run ends.
+One job, never overlapping itself (`max_instances=1`: a time that comes while a run is still
+going is skipped); times missed while the process could not run (a suspended machine, a
+long run) are merged into one run (`coalesce`) if it can start within `misfire_grace_s`.
+SIGTERM or SIGINT cancels the current run, which lets the batch being written commit and
+records the run as failed ("interrupted"); the next run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -9,45 +12,122 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
-from etl.config import Settings
-from etl.sync import sync
+from etl.config import ScheduleSettings, Settings
+from etl.cron import cron_trigger
+from etl.errors import EtlError
+from etl.logs import event
+from etl.sync import RunReport, sync
 
 log = logging.getLogger(__name__)
 
+DEFAULT_EVERY_MINUTES = 60.0
+EXIT_SIGNALLED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
-async def run_schedule(settings: Settings, every_minutes: float, runs: int | None = None) -> int:
-    """Sync now and every `every_minutes`; stop on a signal or after `runs` runs.
+
+def trigger_for(schedule: ScheduleSettings, every_minutes: float | None = None) -> Any:
+    """`--every`, else `[schedule] cron`, else `every_minutes` (default hourly)."""
+    if every_minutes is not None:
+        return IntervalTrigger(minutes=every_minutes, timezone="UTC")
+    if schedule.cron is not None:
+        return cron_trigger(schedule.cron)
+    return IntervalTrigger(minutes=schedule.every_minutes or DEFAULT_EVERY_MINUTES, timezone="UTC")
+
+
+def describe(trigger: Any) -> str:
+    """The trigger as a user wrote it, for the log."""
+    return f"every {trigger.interval}" if isinstance(trigger, IntervalTrigger) else str(trigger)
+
+
+async def run_schedule(
+    settings: Settings,
+    trigger: Any,
+    runs: int | None = None,
+    *,
+    run_now: bool = False,
+    run_sync: Callable[[Settings], Awaitable[RunReport]] = sync,
+) -> int:
+    """Sync at every time of `trigger`; stop on SIGTERM/SIGINT or after `runs` runs.
+
+    Args:
+        settings: what each run syncs.
+        trigger: an APScheduler trigger (`trigger_for`; tests pass finer ones).
+        runs: stop after this many runs (default: until a signal).
+        run_now: run once at start as well, then on the trigger.
+        run_sync: the run itself (`etl.sync.sync`).
 
     Returns:
-        The exit code of the last run.
+        The exit code: the last run's, or 143/130 when a signal interrupted a run.
     """
     stop = asyncio.Event()
     codes: list[int] = []
+    current: list[asyncio.Task[Any]] = []
+    signalled: list[int] = []
 
     async def job() -> None:
-        report = await sync(settings)
-        codes.append(report.exit_code)
-        log.info("run %s %s (%d requests)", report.run_id, report.status, report.requests)
+        if stop.is_set():
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        current.append(task)
+        try:
+            report = await run_sync(settings)
+        except EtlError as exc:
+            log.error("run could not start: %s", exc, extra=event("run_not_started"))
+            codes.append(1)
+        except asyncio.CancelledError:
+            # A signal: the run recorded itself as interrupted. Not re-raised, or
+            # APScheduler would log it as a crash with a traceback.
+            codes.append(EXIT_SIGNALLED[signal.Signals(signalled[0])] if signalled else 1)
+            return
+        else:
+            codes.append(report.exit_code)
+        finally:
+            current.remove(task)
         if runs is not None and len(codes) >= runs:
             stop.set()
+        elif not stop.is_set():
+            log.info("next run at %s", _next_time(scheduler), extra=event("run_scheduled"))
+
+    def on_signal(signum: int) -> None:
+        signalled.append(signum)
+        stop.set()
+        for task in current:
+            task.cancel()  # the run commits the batch it is writing, then ends
 
     scheduler = AsyncIOScheduler(timezone="UTC")
+    first: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if run_now else {}
     scheduler.add_job(
-        job, "interval", minutes=every_minutes, max_instances=1, coalesce=True,
-        next_run_time=datetime.now(UTC),
+        job, trigger, id="sync", max_instances=1, coalesce=True,
+        misfire_grace_time=settings.schedule.misfire_grace_s, **first,
     )  # fmt: skip
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    for signum in EXIT_SIGNALLED:
+        loop.add_signal_handler(signum, on_signal, signum)
     scheduler.start()
+    log.info(
+        "scheduled: %s (UTC); first run at %s", describe(trigger), _next_time(scheduler),
+        extra=event("schedule_started"),
+    )  # fmt: skip
     try:
         await stop.wait()
+        # Shutting down cancels the job's task: let an interrupted run finish recording itself.
+        while current:
+            await asyncio.wait(list(current))
     finally:
         scheduler.shutdown(wait=False)
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in EXIT_SIGNALLED:
             loop.remove_signal_handler(signum)
     return codes[-1] if codes else 0
+
+
+def _next_time(scheduler: AsyncIOScheduler) -> str:
+    job = scheduler.get_job("sync")
+    when = job.next_run_time if job is not None else None
+    return f"{when:%Y-%m-%d %H:%M:%S}" if when else "-"

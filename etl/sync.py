@@ -41,6 +41,7 @@ from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream, size_bytes
 from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
+from etl.logs import event, run_context
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.rejects import find_rejects, rejects_frame, without
 from etl.ratelimit import RateLimiter
@@ -146,7 +147,8 @@ class _Run:
 
     def fail(self, stream: Stream, where: str, error: EtlError) -> None:
         message = f"{where}: {error}"
-        log.error("%s failed: %s", stream.value, message)
+        failed = event("stream_failed", stream=stream.value)
+        log.error("%s failed: %s", stream.value, message, extra=failed)
         self.report.streams.setdefault(stream.value, StreamReport()).errors.append(message)
 
     async def emit(self, unit: Fetched) -> None:
@@ -390,11 +392,21 @@ async def sync(settings: Settings) -> RunReport:
     # that started earlier in the same second after the run's last window.
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)
     report = RunReport(run_id=new_run_id(started), started_at=started)
+    with run_context(report.run_id):
+        return await _sync(settings, report)
+
+
+async def _sync(settings: Settings, report: RunReport) -> RunReport:
+    started = report.started_at
     writer = open_warehouse(settings.warehouse.path, settings.warehouse).writer()
     conn = writer.conn
     try:
         writer.migrate()
         start_run(conn, report.run_id, started, run_options(settings))
+        log.info(
+            "run started: %s into %s", settings.api.base_url, settings.warehouse.path,
+            extra=event("run_started"),
+        )  # fmt: skip
         run = _Run(settings, writer, report)
         limiter = RateLimiter(settings.limits.requests_per_second, settings.limits.max_in_flight)
         api = ApiClient(
@@ -448,4 +460,35 @@ async def sync(settings: Settings) -> RunReport:
                 report.error = f"{report.error}; {unrecorded}" if report.error else unrecorded
     finally:
         writer.close()
+        if report.ended_at is not None:
+            _log_outcome(report)
     return report
+
+
+def _log_outcome(report: RunReport) -> None:
+    """One record for the run with its counts and each stream's; per stream at DEBUG."""
+    for name, stream in report.streams.items():
+        log.debug(
+            "%s: %s, %d records", name, stream.status, stream.records,
+            extra=event(
+                "stream_finished", stream=name, records=stream.records, errors=len(stream.errors)
+            ),
+        )  # fmt: skip
+    took = (report.ended_at - report.started_at).total_seconds() if report.ended_at else None
+    level = logging.INFO if report.status == "succeeded" else logging.WARNING
+    log.log(
+        level,
+        "run %s %s%s", report.run_id, report.status, f": {report.error}" if report.error else "",
+        extra={
+            **event(
+                "run_finished",
+                status=report.status,
+                records=sum(stream.records for stream in report.streams.values()),
+                requests=report.requests,
+                retries=report.retries,
+                rate_limited=report.rate_limited,
+                seconds=round(took, 3) if took is not None else None,
+            ),
+            "streams": report.streams_json(),
+        },
+    )  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from etl.sandbox.app import CONFIG, DATASET, RESPONSE_HOOK, ResponseHook, make_app
 from etl.sandbox.cli import RunningSandbox, running_sandbox, sandbox_command, serve
-from etl.sandbox.config import FAULT_KINDS, SCALES, SandboxConfig
+from etl.sandbox.config import FAULT_KINDS, SANDBOX_TOKEN, SCALES, SandboxConfig
 from etl.sandbox.data import Dataset, Truth
 from etl.sandbox.pipelines import GO_RELEASE_METHODS, PY_RELEASE_METHODS
 from etl.sandbox.requestlog import REQUEST_LOG, RequestRecord
@@ -27,6 +27,7 @@ __all__ = [
     "PY_RELEASE_METHODS",
     "REQUEST_LOG",
     "RESPONSE_HOOK",
+    "SANDBOX_TOKEN",
     "SCALES",
     "Dataset",
     "RequestRecord",

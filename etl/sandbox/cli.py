@@ -17,7 +17,7 @@ import click
 from aiohttp import web
 
 from etl.sandbox.app import make_app
-from etl.sandbox.config import FAULT_KINDS, NextHref, SandboxConfig, ScaleName
+from etl.sandbox.config import FAULT_KINDS, SANDBOX_TOKEN, NextHref, SandboxConfig, ScaleName
 from etl.sandbox.data import Dataset
 
 
@@ -102,7 +102,7 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8765) -> N
 )
 @click.option(
     "--token",
-    default="sandbox-token",
+    default=SANDBOX_TOKEN,
     show_default=True,
     help="The token clients must send (export LD_API_TOKEN=<it> for etl sync).",
 )
@@ -157,8 +157,9 @@ def sandbox_command(
 ) -> None:
     """Serve a fake LaunchDarkly REST API with deterministic data, for trying the ETL.
 
-    Point a sync at it with: LD_API_TOKEN=sandbox-token etl sync --base-url
-    http://127.0.0.1:8765
+    Point a sync at it with its token (printed at start; `--token` sets another):
+
+        LD_API_TOKEN=api-5a4db0c5-... etl sync --base-url http://127.0.0.1:8765
     """
     try:
         config = SandboxConfig(

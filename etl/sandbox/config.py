@@ -53,6 +53,10 @@ SCALES: dict[str, Scale] = {
 }
 
 
+SANDBOX_TOKEN = "api-5a4db0c5-0e7f-4c1d-9a2b-3c4d5e6f7a8b"
+"""The sandbox's default token, shaped like a LaunchDarkly access token (`api-` + UUID)."""
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """Everything `make_app` and the CLI need to stand up one sandbox.
@@ -81,7 +85,7 @@ class SandboxConfig:
 
     seed: int = 42
     scale: ScaleName = "small"
-    token: str = "sandbox-token"
+    token: str = SANDBOX_TOKEN
     rate: float | None = None
     rate_window_s: float = 10.0
     route_rate: float | None = None

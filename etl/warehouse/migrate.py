@@ -39,7 +39,10 @@ def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> l
             rollback(conn)
             raise WarehouseError(f"migration {path.name} failed: {exc}") from None
         applied.append(path.stem)
-        log.info("applied migration %s", path.stem)
+        log.debug("applied migration %s", path.stem)
+    if applied and done:
+        # A new warehouse is no news; an existing one whose schema changed is.
+        log.info("warehouse schema upgraded: applied %s", ", ".join(applied))
     for path in sorted((root / "views").glob("*.sql")):
         try:
             conn.execute(path.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 README = Path(__file__).parents[2] / "README.md"
+SOME_TOKEN = "api-0f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f"
 
 
 async def etl(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -64,7 +65,7 @@ async def test_missing_token_exits_2_naming_the_variable(tmp_path):
 async def test_invalid_config_exits_2_naming_the_key(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[limits]\nmax_in_flight = 0\n")
-    code, out = await etl("sync", "--config", str(config), env=env_with("t"))
+    code, out = await etl("sync", "--config", str(config), env=env_with(SOME_TOKEN))
     assert code == 2
     assert "limits.max_in_flight" in out and "Traceback" not in out
 
@@ -72,20 +73,20 @@ async def test_invalid_config_exits_2_naming_the_key(tmp_path):
 async def test_warehouse_path_that_cannot_be_created_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, out = await etl("sync", "--db", str(blocker / "w.duckdb"), env=env_with("t"))
+    code, out = await etl("sync", "--db", str(blocker / "w.duckdb"), env=env_with(SOME_TOKEN))
     assert code == 1
     assert out.strip().startswith("etl: error:") and "cannot create the warehouse" in out
     assert "Traceback" not in out
 
 
 async def test_unknown_stream_exits_2(tmp_path):
-    code, out = await etl("sync", "--stream", "deploymnets", env=env_with("t"))
+    code, out = await etl("sync", "--stream", "deploymnets", env=env_with(SOME_TOKEN))
     assert code == 2
     assert "unknown stream 'deploymnets'" in out
 
 
 async def test_schedule_refuses_an_interval_below_a_tenth_of_a_minute(tmp_path):
-    code, out = await etl("schedule", "--every", "-1", "--runs", "1", env=env_with("t"))
+    code, out = await etl("schedule", "--every", "-1", "--runs", "1", env=env_with(SOME_TOKEN))
     assert code == 2
     assert "--every" in out and "Traceback" not in out
 

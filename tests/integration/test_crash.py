@@ -11,7 +11,10 @@ import sys
 import duckdb
 import pytest
 
-from tests.integration.warehouse_truth import warehouse_differences
+from tests.integration.warehouse_truth import (
+    committed_state_differences,
+    warehouse_differences,
+)
 
 CONFIG = """
 [limits]
@@ -84,13 +87,20 @@ async def test_sigkill_mid_run_then_rerun_equals_truth(sandbox_factory, tmp_path
     assert [status for (status,) in rows] == ["abandoned"] * kills + ["succeeded"]
 
 
-async def test_sigterm_records_the_run_as_failed_and_exits_143(sandbox_factory, tmp_path):
+async def test_sigterm_mid_run_commits_what_it_wrote_consistently_and_exits_143(
+    sandbox_factory, tmp_path
+):
     db = tmp_path / "warehouse.duckdb"
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG)
     async with sandbox_factory(scale="medium", latency_ms=10) as sandbox:
         env = {**os.environ, "LD_API_TOKEN": sandbox.config.token}
-        args = ["sync", "--db", str(db), "--base-url", sandbox.url, "-q"]
-        code = await run_cli_signalled_after(args, env, sandbox, pages=5, signum=signal.SIGTERM)
-    assert code == 143
-    with duckdb.connect(str(db), read_only=True) as conn:
-        rows = conn.execute("SELECT status, error FROM etl_runs").fetchall()
-    assert rows == [("failed", "interrupted")]
+        args = ["sync", "--config", str(config), "--db", str(db), "--base-url", sandbox.url, "-q"]
+        code = await run_cli_signalled_after(args, env, sandbox, pages=40, signum=signal.SIGTERM)
+        assert code == 143
+        with duckdb.connect(str(db), read_only=True) as conn:
+            rows = conn.execute("SELECT status, error FROM etl_runs").fetchall()
+            committed = conn.execute("SELECT count(*) FROM deployments").fetchone()[0]
+        assert rows == [("failed", "interrupted")]
+        assert committed > 0, "the kill landed before any batch: it proved nothing"
+        assert committed_state_differences(db, sandbox.dataset.truth()) == []

@@ -104,15 +104,18 @@ async def test_stream_selection_reads_only_those_streams(sandbox_factory, settin
         assert conn.execute("SELECT count(*) FROM deployments").fetchone()[0] == 0
 
 
+WRONG_TOKEN = "api-00000000-0000-4000-8000-000000000000"
+
+
 async def test_wrong_token_fails_the_run_and_records_it(sandbox_factory, settings_for):
     async with sandbox_factory(scale="tiny") as sandbox:
         settings = settings_for(sandbox)
-        settings = settings.model_copy(update={"token": type(settings.token)("wrong-token")})
+        settings = settings.model_copy(update={"token": type(settings.token)(WRONG_TOKEN)})
         report = await sync(settings)
     assert report.status == "failed"
     assert report.exit_code == 1
     assert "HTTP 401" in (report.error or "")
-    assert "wrong-token" not in (report.error or "")
+    assert WRONG_TOKEN not in (report.error or "")
     with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
         assert conn.execute("SELECT status FROM etl_runs").fetchall() == [("failed",)]
 

@@ -163,3 +163,32 @@ def table_fingerprint(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         return out
     finally:
         conn.close()
+
+
+def committed_state_differences(db: Path, truth: Any) -> list[str]:
+    """What an interrupted run's warehouse gets wrong: doubled keys, or a deployment window
+    marked done whose deployments are not all there (state ahead of data)."""
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        problems = duplicate_keys(conn)
+        windows = conn.execute(
+            "SELECT project_key, environment_key, epoch_ms(from_at), epoch_ms(to_at) "
+            "FROM sync_windows WHERE done_run_id IS NOT NULL"
+        ).fetchall()
+        loaded = {
+            row[0] for row in conn.execute("SELECT deployment_id FROM deployments").fetchall()
+        }
+    finally:
+        conn.close()
+    for project, environment, from_ms, to_ms in windows:
+        expected = {
+            d["id"]
+            for d in truth.deployments.get((project, environment), [])
+            if from_ms <= d["startedAt"] < to_ms
+        }
+        if expected - loaded:
+            problems.append(
+                f"window {project}/{environment} [{from_ms}, {to_ms}) is marked done but "
+                f"{len(expected - loaded)} of its deployments are missing"
+            )
+    return problems

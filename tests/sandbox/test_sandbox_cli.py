@@ -9,14 +9,14 @@ import sys
 import aiohttp
 from click.testing import CliRunner
 
-from etl.sandbox import SandboxConfig, running_sandbox, sandbox_command
+from etl.sandbox import SANDBOX_TOKEN, SandboxConfig, running_sandbox, sandbox_command
 
 NOW_MS = 1_767_225_600_000
 
 
 async def test_running_sandbox_serves_its_dataset_on_a_free_port(http):
     async with running_sandbox(SandboxConfig(scale="tiny", now_ms=NOW_MS)) as sandbox:
-        headers = {"Authorization": "sandbox-token"}
+        headers = {"Authorization": SANDBOX_TOKEN}
         async with http.get(f"{sandbox.url}/api/v2/projects", headers=headers) as resp:
             body = await resp.json()
     assert sandbox.url.startswith("http://127.0.0.1:")

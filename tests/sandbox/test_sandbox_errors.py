@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from etl.sandbox import SANDBOX_TOKEN
+
 DEPLOYMENTS = "/api/v2/engineering-insights/deployments"
 RELEASES = "/api/v2/projects/payments/release-pipelines/standard-pipeline/releases"
 VALID = {"projectKey": "payments", "environmentKey": "production"}
@@ -77,7 +79,7 @@ async def test_exclude_default_must_be_boolean(api):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "wrong"}, {"Authorization": "Bearer sandbox-token"}],
+    [{}, {"Authorization": "wrong"}, {"Authorization": f"Bearer {SANDBOX_TOKEN}"}],
     ids=["missing", "wrong", "bearer"],
 )
 async def test_requests_without_the_raw_token_get_401(api, headers):
@@ -107,7 +109,7 @@ async def test_beta_routes_without_the_beta_header_get_403(api, path):
 
 
 async def test_projects_do_not_need_the_beta_header(api):
-    headers = {"Authorization": "sandbox-token", "LD-API-Version": "20240415"}
+    headers = {"Authorization": SANDBOX_TOKEN, "LD-API-Version": "20240415"}
     assert (await api.get("/api/v2/projects", headers=headers)).status == 200
 
 

@@ -8,7 +8,8 @@ import pytest
 from etl.config import Stream, load_settings, size_bytes
 from etl.errors import ConfigError
 
-ENV = {"LD_API_TOKEN": "api-secret-token"}
+TOKEN = "api-0f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f"
+ENV = {"LD_API_TOKEN": TOKEN}
 REPO_CONFIG = Path(__file__).parents[2] / "config.toml"
 
 
@@ -46,14 +47,14 @@ def test_missing_token_names_the_environment_variable():
 
 def test_token_variable_can_be_renamed(tmp_path):
     path = write(tmp_path, '[api]\ntoken_env = "MY_TOKEN"\n')
-    settings = load_settings(path, {}, {"MY_TOKEN": "t"})
-    assert settings.token.reveal() == "t"
+    settings = load_settings(path, {}, {"MY_TOKEN": TOKEN})
+    assert settings.token.reveal() == TOKEN
 
 
 def test_token_never_appears_in_repr_or_dump():
     settings = load_settings(None, {}, ENV)
-    assert "api-secret-token" not in repr(settings)
-    assert "api-secret-token" not in str(settings.model_dump())
+    assert TOKEN not in repr(settings)
+    assert TOKEN not in str(settings.model_dump())
 
 
 def test_flags_override_the_file(tmp_path):
@@ -86,3 +87,33 @@ def test_sizes_are_read_as_duckdb_reads_them():
     assert size_bytes("64MB") == 64_000_000
     assert size_bytes("1.5 GiB") == 3 * 2**29
     assert size_bytes("512KiB") == 2**19
+
+
+@pytest.mark.parametrize("token", ["api-short-token", "api-0f1e2d3c 4b5a-4968-8776"])
+def test_a_token_too_short_to_be_real_is_refused_without_printing_it(token):
+    with pytest.raises(ConfigError, match="does not hold an access token") as caught:
+        load_settings(None, {}, {"LD_API_TOKEN": token})
+    assert token not in str(caught.value)
+
+
+def test_a_one_letter_token_is_refused_at_start_up():
+    with pytest.raises(ConfigError, match="LD_API_TOKEN does not hold an access token: 1 char"):
+        load_settings(None, {}, {"LD_API_TOKEN": "t"})
+
+
+def test_an_sdk_key_is_refused_as_not_an_access_token():
+    sdk_key = "sdk-0f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f"
+    with pytest.raises(ConfigError, match=r"holds an SDK key \(sdk-…\)") as caught:
+        load_settings(None, {}, {"LD_API_TOKEN": sdk_key})
+    assert sdk_key not in str(caught.value)
+
+
+def test_schedule_takes_a_cron_expression_or_an_interval_not_both():
+    assert load_settings(None, {"schedule.cron": "*/30 * * * *"}, ENV).schedule.cron
+    with pytest.raises(ConfigError, match="cron or every_minutes, not both"):
+        load_settings(None, {"schedule.cron": "0 * * * *", "schedule.every_minutes": 5}, ENV)
+
+
+def test_a_cron_expression_without_five_fields_is_named():
+    with pytest.raises(ConfigError, match=r"schedule\.cron: .*4 fields; cron needs 5"):
+        load_settings(None, {"schedule.cron": "* * * *"}, ENV)
