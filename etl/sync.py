@@ -314,6 +314,11 @@ class _Run:
             )
         for stream, count in normalized.loaded.items():
             self.report.streams.setdefault(stream.value, StreamReport()).records += count
+        log.debug(
+            "batch committed: %s",
+            ", ".join(f"{stream.value} {count}" for stream, count in normalized.loaded.items()),
+            extra=event("batch_committed", **{s.value: n for s, n in normalized.loaded.items()}),
+        )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import signal
 import sys
 
 import duckdb
+import orjson
 import pytest
 
 from tests.integration.warehouse_truth import (
@@ -92,15 +93,31 @@ async def test_sigterm_mid_run_commits_what_it_wrote_consistently_and_exits_143(
 ):
     db = tmp_path / "warehouse.duckdb"
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG + '[log]\nlevel = "DEBUG"\nformat = "json"\n')
     async with sandbox_factory(scale="medium", latency_ms=10) as sandbox:
         env = {**os.environ, "LD_API_TOKEN": sandbox.config.token}
         args = ["sync", "--config", str(config), "--db", str(db), "--base-url", sandbox.url, "-q"]
-        code = await run_cli_signalled_after(args, env, sandbox, pages=40, signum=signal.SIGTERM)
+        # Signalled once the run says it committed a batch (its own log), not at a time.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "etl", *args,
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stderr is not None
+        async for line in process.stderr:
+            record = orjson.loads(line)
+            if record["event"] == "batch_committed" and record["counts"].get("deployments"):
+                process.send_signal(signal.SIGTERM)
+                break
+        else:
+            raise AssertionError("the run ended before its first commit: it proved nothing")
+        await process.stderr.read()
+        code = await asyncio.wait_for(process.wait(), EXIT_WITHIN_S)
         assert code == 143
         with duckdb.connect(str(db), read_only=True) as conn:
             rows = conn.execute("SELECT status, error FROM etl_runs").fetchall()
             committed = conn.execute("SELECT count(*) FROM deployments").fetchone()[0]
         assert rows == [("failed", "interrupted")]
-        assert committed > 0, "the kill landed before any batch: it proved nothing"
+        assert committed > 0
         assert committed_state_differences(db, sandbox.dataset.truth()) == []
+        assert await run_cli(args, env) == 0
+        assert warehouse_differences(db, sandbox.dataset.truth()) == []
