@@ -317,7 +317,10 @@ class _Run:
         log.debug(
             "batch committed: %s",
             ", ".join(f"{stream.value} {count}" for stream, count in normalized.loaded.items()),
-            extra=event("batch_committed", **{s.value: n for s, n in normalized.loaded.items()}),
+            extra={
+                "event": "batch_committed",
+                "counts": {stream.value: count for stream, count in normalized.loaded.items()},
+            },
         )
 
 
