@@ -38,6 +38,8 @@ def print_report(report: RunReport) -> None:
     for name, stream in report.streams.items():
         for error in stream.errors[:5]:
             console.print(f"[red]{name}[/red]: {error}", markup=True, highlight=False)
+        for warning in stream.warnings[:5]:
+            console.print(f"[yellow]{name}[/yellow]: {warning}", markup=True, highlight=False)
 
 
 def print_runs(path: Path, limit: int) -> None:

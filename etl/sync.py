@@ -74,6 +74,8 @@ class StreamReport:
 
     records: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What was accepted with doubt (a listing whose count disagrees with its items)."""
 
     @property
     def status(self) -> str:
@@ -111,6 +113,7 @@ class RunReport:
                 "records": r.records,
                 "errors": r.errors[:20],
                 "api": requests.get(name, StreamRequests().as_json()),
+                **({"warnings": r.warnings[:20]} if r.warnings else {}),
             }
             for name, r in self.streams.items()
         }
@@ -150,6 +153,9 @@ class _Run:
         failed = event("stream_failed", stream=stream.value)
         log.error("%s failed: %s", stream.value, message, extra=failed)
         self.report.streams.setdefault(stream.value, StreamReport()).errors.append(message)
+
+    def warn(self, stream: Stream, message: str) -> None:
+        self.report.streams.setdefault(stream.value, StreamReport()).warnings.append(message)
 
     async def emit(self, unit: Fetched) -> None:
         if unit.stream in self.rejected:
@@ -363,7 +369,9 @@ def _first_etl_error(group: BaseExceptionGroup[Any]) -> BaseException:
 
 
 async def _run(run: _Run, api: ApiClient) -> None:
-    reader = StreamReader(api, run.settings, emit=run.emit, plan=run.plan, fail=run.fail)
+    reader = StreamReader(
+        api, run.settings, emit=run.emit, plan=run.plan, fail=run.fail, warn=run.warn
+    )
 
     async def extract() -> None:
         await reader.read_all()

@@ -39,6 +39,7 @@ EXPAND = "pullRequests,flagReferences"
 Emit = Callable[[Fetched], Awaitable[None]]
 Planner = Callable[[str, Sequence[str], int], Awaitable[list[Window]]]
 Failure = Callable[[Stream, str, EtlError], None]
+Warn = Callable[[Stream, str], None]
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,6 +61,7 @@ class StreamReader:
         emit: Emit,
         plan: Planner,
         fail: Failure,
+        warn: Warn | None = None,
     ) -> None:
         self._api = api
         self._settings = settings
@@ -77,6 +79,7 @@ class StreamReader:
         self._emit = emit
         self._plan = plan
         self._fail = fail
+        self._warn = warn
 
     async def _guarded(self, stream: Stream, where: str, work: Awaitable[None]) -> None:
         """Run one partition; a failure is recorded for its stream, the rest goes on.
@@ -108,8 +111,20 @@ class StreamReader:
             The listing's records that are objects, decoded (callers read keys from them;
             a record that is not an object is named by the normalizer).
         """
+        warn = self._warn
+
+        def warn_stream(message: str) -> None:
+            if warn is not None:
+                warn(stream, message)
+
         items, records, first = await read_offset_listing(
-            self._api, paginator, route=route, beta=beta, stream=stream, key_fields=key_fields
+            self._api,
+            paginator,
+            route=route,
+            beta=beta,
+            stream=stream,
+            key_fields=key_fields,
+            warn=warn_stream,
         )
         await self._emit(
             Fetched(stream, scope, items, body=first.body, marks=(ScopeComplete(stream, scope),))

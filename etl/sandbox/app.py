@@ -142,6 +142,12 @@ def _respond(request: web.Request, body: JSON) -> web.Response:
     return json_response(hook(request, _materialize(body)))
 
 
+def _listing_count(request: web.Request, actual: int) -> int:
+    """An offset listing's `totalCount`: the true one, or the config's wrong one."""
+    wrong = request.app[CONFIG].listing_total_count
+    return actual if wrong is None else wrong
+
+
 def _materialize(value: Any) -> Any:
     """Replace orjson fragments with plain values so a hook sees ordinary dicts."""
     if isinstance(value, orjson.Fragment):
@@ -198,7 +204,10 @@ async def _projects(request: web.Request) -> web.Response:
             {**project, "environments": _embedded_environments(dataset, project)}
             for project in page
         ]
-    return _respond(request, {"_links": links, "items": page, "totalCount": len(projects)})
+    return _respond(
+        request,
+        {"_links": links, "items": page, "totalCount": _listing_count(request, len(projects))},
+    )
 
 
 def _embedded_environments(dataset: Dataset, project: JSON) -> JSON:
@@ -220,7 +229,10 @@ async def _environments(request: web.Request) -> web.Response:
     reader.check()
     selected = _filter_named(environments, filters)
     page, links = _offset_page(request, selected)
-    return _respond(request, {"_links": links, "totalCount": len(selected), "items": page})
+    return _respond(
+        request,
+        {"_links": links, "totalCount": _listing_count(request, len(selected)), "items": page},
+    )
 
 
 def _filter_named(items: Sequence[JSON], filters: Iterable[tuple[str, str]]) -> list[JSON]:
@@ -353,7 +365,7 @@ async def _pipelines(request: web.Request) -> web.Response:
         else:
             pipelines = [p for p in pipelines if value in _pipeline_environments(p)]
     page, _ = _offset_page(request, pipelines, links=False)
-    return _respond(request, {"items": page, "totalCount": len(pipelines)})
+    return _respond(request, {"items": page, "totalCount": _listing_count(request, len(pipelines))})
 
 
 def _pipeline_text(pipeline: JSON) -> str:
@@ -412,7 +424,7 @@ async def _progressions(request: web.Request) -> web.Response:
         "completedCount": len(everything) - len(active),
         "items": page,
         "phases": phases,
-        "totalCount": len(selected),
+        "totalCount": _listing_count(request, len(selected)),
         "_links": {"self": links["self"]},
     }
     return _respond(request, body)
@@ -428,7 +440,9 @@ async def _policies(request: web.Request) -> web.Response:
     reader.check()
     if exclude_default:
         policies = [policy for policy in policies if policy["key"] != "default"]
-    return _respond(request, {"items": policies, "totalCount": len(policies)})
+    return _respond(
+        request, {"items": policies, "totalCount": _listing_count(request, len(policies))}
+    )
 
 
 # --------------------------------------------------------------------------- admin

@@ -139,6 +139,12 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8765) -> N
     type=click.Choice(get_args(NextHref)),
     help="after-only: next links carry only the cursor, as LaunchDarkly's example does.",
 )
+@click.option(
+    "--listing-total-count",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Serve this totalCount on every offset listing, whatever its items (a wrong count).",
+)
 @click.option("--now-ms", type=int, default=None, help="Data anchor (default: now).")
 def sandbox_command(
     host: str,
@@ -153,6 +159,7 @@ def sandbox_command(
     fault_rate: float,
     fault_kinds: str,
     next_href: NextHref,
+    listing_total_count: int | None,
     now_ms: int | None,
 ) -> None:
     """Serve a fake LaunchDarkly REST API with deterministic data, for trying the ETL.
@@ -173,6 +180,7 @@ def sandbox_command(
             fault_rate=fault_rate,
             fault_kinds=tuple(kind for kind in fault_kinds.split(",") if kind),
             next_href=next_href,
+            listing_total_count=listing_total_count,
             now_ms=now_ms,
         )
     except ValueError as error:

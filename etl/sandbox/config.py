@@ -5,6 +5,7 @@ Usage:
     SandboxConfig(scale="tiny", rate=5, rate_window_s=1)  # 5 requests/s in 1 s windows
     SandboxConfig(fault_rate=0.1, fault_kinds=("503", "drop"))
     SandboxConfig(next_href="after-only")             # cursor links carry only ?after=
+    SandboxConfig(listing_total_count=0)              # offset listings misreport their size
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class SandboxConfig:
         fault_kinds: Which faults to draw from; see `FAULT_KINDS`.
         next_href: "full" repeats every original query parameter in `_links.next.href` of the
             deployments cursor; "after-only" carries only `?after=` like LaunchDarkly's example.
+        listing_total_count: Served as `totalCount` by every offset listing (projects,
+            environments, release pipelines, releases, policies) whatever its items: a server
+            whose count disagrees with its own items, consistently. None: the true count.
         now_ms: The dataset's anchor ("now") in Unix ms; None means the current time floored to
             the minute, so two runs in the same minute serve the same data.
     """
@@ -93,6 +97,7 @@ class SandboxConfig:
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     next_href: NextHref = "full"
+    listing_total_count: int | None = None
     now_ms: int | None = None
 
     def __post_init__(self) -> None:
@@ -112,6 +117,8 @@ class SandboxConfig:
             raise ValueError("rate_window_s must be positive")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must not be negative")
+        if self.listing_total_count is not None and self.listing_total_count < 0:
+            raise ValueError("listing_total_count must not be negative")
         if self.next_href not in ("full", "after-only"):
             raise ValueError("next_href must be 'full' or 'after-only'")
 
