@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +30,7 @@ from etl.errors import (
     DataError,
     FatalApiError,
     RetryableApiError,
+    WaitTooLongError,
 )
 from etl.paginate import Page, PageRequest
 from etl.ratelimit import RateLimiter, retry_after_seconds
@@ -50,12 +53,15 @@ class RetryPolicy:
         max_rate_limited: 429 answers tolerated for one request (each waits Retry-After).
         backoff_base_s: first backoff; doubles each attempt, with full jitter.
         backoff_cap_s: the longest single backoff.
+        max_wait_s: the longest wait the server may ask for (Retry-After) before the run
+            gives up instead of sleeping.
     """
 
     max_attempts: int = 6
     max_rate_limited: int = 20
     backoff_base_s: float = 0.25
     backoff_cap_s: float = 20.0
+    max_wait_s: float = 300.0
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the given 1-based attempt."""
@@ -73,6 +79,18 @@ def _excerpt(body: bytes, limit: int = 300) -> str:
         code = decoded.get("code", "")
         return f"{code}: {decoded['message']}" if code else str(decoded["message"])
     return text
+
+
+def _not_json(content_type: str, raw: bytes) -> str:
+    """What a 200 that is not JSON looks like, for the message (a proxy's or login page?)."""
+    if "json" in content_type or not content_type:
+        return ""
+    return f"; it is {content_type.split(';')[0].strip()}, not JSON (a proxy or login page?)"
+
+
+def tls_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """Certificate-verifying TLS: the system's CAs, or only those in `ca_bundle`."""
+    return ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
 
 
 def _classify(status: int, body: bytes, where: str, headers: Mapping[str, str]) -> ApiError:
@@ -119,6 +137,7 @@ class ApiClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 16,
         rng: random.Random | None = None,
+        ca_bundle: Path | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._token = token
@@ -127,6 +146,7 @@ class ApiClient:
         self._retry = retry or RetryPolicy()
         self._max_connections = max_connections
         self._rng = rng or random.Random()
+        self._ca_bundle = ca_bundle
         self._session: aiohttp.ClientSession | None = None
         self.stats = RequestLedger()
         """What the requests bought, per stream (read it live: `stats.snapshot()`)."""
@@ -134,7 +154,9 @@ class ApiClient:
     async def __aenter__(self) -> ApiClient:
         self._session = aiohttp.ClientSession(
             timeout=self._timeout,
-            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            connector=aiohttp.TCPConnector(
+                limit=self._max_connections, ssl=tls_context(self._ca_bundle)
+            ),
             headers={
                 "Authorization": self._token.reveal(),
                 "Accept": "application/json",
@@ -188,6 +210,14 @@ class ApiClient:
                     pause = err.retry_after_s
                     if pause is None:
                         pause = self._retry.backoff(rate_limited, self._rng)
+                    if pause > self._retry.max_wait_s:
+                        raise WaitTooLongError(
+                            f"{err} (the server asks us to wait {pause:,.0f} s, more than "
+                            f"api.max_wait_s = {self._retry.max_wait_s:g}; giving up instead "
+                            "of sleeping: run again later)",
+                            status=429,
+                            url=err.url,
+                        ) from None
                     self._limiter.pause(pause)
                 else:
                     attempts += 1
@@ -231,6 +261,13 @@ class ApiClient:
                     raw = await response.read()
                     status = response.status
                     response_headers = response.headers
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise FatalApiError(
+                    f"{where}: the server's TLS certificate failed verification "
+                    f"({exc.certificate_error}); behind a TLS-inspecting proxy, set "
+                    "api.ca_bundle to its CA file",
+                    url=where,
+                ) from None
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 raise RetryableApiError(
                     f"{where}: {type(exc).__name__}: {exc}", url=where
@@ -244,8 +281,11 @@ class ApiClient:
         try:
             items, body = split_page(raw)
         except msgspec.DecodeError as exc:
+            kind = _not_json(response_headers.get("Content-Type", ""), raw)
             raise RetryableApiError(
-                f"{where}: invalid JSON body ({exc}; {len(raw)} bytes)", status=status, url=where
+                f"{where}: invalid JSON body ({exc}; {len(raw)} bytes){kind}",
+                status=status,
+                url=where,
             ) from None
         except (NotAnObjectError, InvalidTextError) as exc:
             raise RetryableApiError(f"{where}: {exc}", url=where) from None

@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -55,6 +57,15 @@ class ApiSettings(_Section):
     token_env: str = "LD_API_TOKEN"
     timeout_s: float = Field(60.0, gt=0)
     max_attempts: int = Field(6, ge=1, le=50)
+    # The longest the server may make us wait (Retry-After, a spent window's reset) before
+    # the run gives up with a message instead of sleeping: LaunchDarkly's windows are 10 s.
+    max_wait_s: float = Field(300.0, gt=0)
+    # Plain http sends the token readable by anyone on the path: only loopback (the
+    # sandbox) may use it, unless this says otherwise (and every run then warns).
+    allow_insecure_http: bool = False
+    # A PEM file of the CAs to trust instead of the system's (a corporate TLS proxy's CA).
+    # Certificates are always verified; there is deliberately no switch to turn that off.
+    ca_bundle: Path | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -64,6 +75,37 @@ class ApiSettings(_Section):
         if "@" in value.split("//", 1)[1].split("/", 1)[0]:
             raise ValueError("must not contain credentials; the token comes from the environment")
         return value.rstrip("/")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url`'s host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_http(url: str) -> bool:
+    """Whether `url` would carry the token unencrypted beyond this machine."""
+    return urlsplit(url).scheme == "http" and not is_loopback(url)
+
+
+def _check_transport(api: ApiSettings) -> None:
+    """The TLS rule, before anything connects: https beyond loopback, a CA file that exists.
+
+    Raises:
+        ConfigError: naming the key.
+    """
+    if insecure_http(api.base_url) and not api.allow_insecure_http:
+        raise ConfigError(
+            f"api.base_url: {api.base_url} is plain http to another machine, which would send "
+            "the token unencrypted; use https (or set api.allow_insecure_http = true)"
+        )
+    if api.ca_bundle is not None and not api.ca_bundle.is_file():
+        raise ConfigError(f"api.ca_bundle: {api.ca_bundle} is not a file (a PEM file of CAs)")
 
 
 class ScopeSettings(_Section):
@@ -270,9 +312,11 @@ def load_file_settings(path: Path | None, overrides: Mapping[str, Any]) -> FileS
         if value is not None:
             _set_dotted(data, dotted, value)
     try:
-        return FileSettings.model_validate(data)
+        settings = FileSettings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
+    _check_transport(settings.api)
+    return settings
 
 
 def load_settings(

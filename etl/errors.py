@@ -5,6 +5,7 @@
   x ConfigError               bad config file, flag or environment; names the key
   x ApiError                  an HTTP exchange failed; method, redacted URL, status, body excerpt
     + RetryableApiError       429, 5xx, dropped connection, truncated/invalid body, timeout
+    + WaitTooLongError        the server asks for a wait past api.max_wait_s: the run stops
     + FatalApiError           400, 403, 404: reported per stream; the rest of the run continues
       - AuthError             401: the token is wrong; the whole run stops
   x PaginationError           a repeated cursor; a totalCount that keeps drifting
@@ -54,6 +55,13 @@ class RetryableApiError(ApiError):
     ) -> None:
         super().__init__(message, status=status, url=url)
         self.retry_after_s = retry_after_s
+
+
+class WaitTooLongError(ApiError):
+    """The server asked us to wait longer than `api.max_wait_s`: the run stops, not sleeps.
+
+    Every other request shares the same budget, so no partition could be read sooner.
+    """
 
 
 class FatalApiError(ApiError):

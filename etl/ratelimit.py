@@ -27,6 +27,17 @@ from etl.apistats import StreamRequests
 RESET_MARGIN_S = 0.02
 # LaunchDarkly's documented rate-limit window.
 WINDOW_S = 10.0
+# A reset instant further than this from our clock is not believed (a skewed clock, a wrong
+# header): such a window is taken to end one `WINDOW_S` from now instead, so the limiter
+# neither sleeps for an hour nor treats every window as long gone. A 429's own Retry-After
+# still rules, bounded by `api.max_wait_s`.
+RESET_BELIEVED_S = (-2.0, 60.0)
+
+
+def believed_reset(reset_s: float, now: float) -> float:
+    """`reset_s` (epoch seconds) if plausible for a 10-second window, else now + WINDOW_S."""
+    low, high = RESET_BELIEVED_S
+    return reset_s if now + low <= reset_s <= now + high else now + WINDOW_S
 
 
 @dataclass(slots=True)
@@ -71,9 +82,9 @@ def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
         except ValueError:
             pass
     reset_ms = _int_header(headers, "X-Ratelimit-Reset")
-    if reset_ms is not None:
-        return max(0.0, reset_ms / 1000 - now)
-    return None
+    if reset_ms is not None and reset_ms / 1000 > now:
+        return reset_ms / 1000 - now  # a far-off one is refused by the caller's max_wait_s
+    return None  # a reset already past says nothing: the caller backs off with jitter
 
 
 class RateLimiter:
@@ -176,7 +187,10 @@ class RateLimiter:
                 budget.limit = limit
             reset_ms = _int_header(headers, reset_h)
             # Without a reset header, assume LaunchDarkly's documented 10-second window.
-            reset_at = reset_ms / 1000 if reset_ms is not None else self._clock() + WINDOW_S
+            now = self._clock()
+            reset_at = (
+                believed_reset(reset_ms / 1000, now) if reset_ms is not None else now + WINDOW_S
+            )
             # The server's count may not include our requests still on the wire: `remaining`
             # less those is the most that is surely left.
             surely_left = remaining - self._on_the_wire

@@ -38,7 +38,7 @@ import polars as pl
 
 from etl.apistats import RequestLedger, StreamRequests
 from etl.client import ApiClient, RetryPolicy
-from etl.config import Settings, Stream, size_bytes
+from etl.config import Settings, Stream, insecure_http, size_bytes
 from etl.errors import DataError, EtlError
 from etl.extract.streams import StreamReader
 from etl.logs import event, run_context
@@ -414,6 +414,11 @@ async def sync(settings: Settings) -> RunReport:
 
 async def _sync(settings: Settings, report: RunReport) -> RunReport:
     started = report.started_at
+    if insecure_http(settings.api.base_url):
+        log.warning(
+            "INSECURE: api.allow_insecure_http = true: the token goes unencrypted to %s",
+            settings.api.base_url,
+        )
     writer = open_warehouse(settings.warehouse.path, settings.warehouse).writer()
     conn = writer.conn
     try:
@@ -430,8 +435,11 @@ async def _sync(settings: Settings, report: RunReport) -> RunReport:
             settings.token,
             limiter,
             timeout_s=settings.api.timeout_s,
-            retry=RetryPolicy(max_attempts=settings.api.max_attempts),
+            retry=RetryPolicy(
+                max_attempts=settings.api.max_attempts, max_wait_s=settings.api.max_wait_s
+            ),
             max_connections=settings.limits.max_in_flight,
+            ca_bundle=settings.api.ca_bundle,
         )
         report.api = api.stats
         try:

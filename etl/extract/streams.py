@@ -19,7 +19,7 @@ from typing import Any
 
 from etl.client import ApiClient
 from etl.config import Settings, Stream
-from etl.errors import AuthError, EtlError, FatalApiError
+from etl.errors import AuthError, EtlError, FatalApiError, WaitTooLongError
 from etl.extract.chains import read_offset_listing, run_cursor_chain
 from etl.paginate import CursorPaginator, OffsetPaginator, Page, PageRequest
 from etl.records import Fetched, ScopeComplete, StreamRejected, WindowDone
@@ -84,11 +84,12 @@ class StreamReader:
     async def _guarded(self, stream: Stream, where: str, work: Awaitable[None]) -> None:
         """Run one partition; a failure is recorded for its stream, the rest goes on.
 
-        An `AuthError` (401) is re-raised: with a rejected token nothing else can succeed.
+        An `AuthError` (401) is re-raised: with a rejected token nothing else can succeed; so
+        is a `WaitTooLongError`: every partition shares the budget the server refuses.
         """
         try:
             await work
-        except AuthError:
+        except (AuthError, WaitTooLongError):
             raise
         except EtlError as exc:
             self._fail(stream, where, exc)
