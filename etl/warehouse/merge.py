@@ -57,6 +57,8 @@ CASCADES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 # DuckDB's wordings of "over memory_limit" (not all raised as OutOfMemoryException).
 _OUT_OF_MEMORY = re.compile(r"out of memory|failed to pin|(could not|failed to) allocate", re.I)
+# ...and of a full disk (its temporary files are capped at 90% of the free space).
+_DISK_FULL = re.compile(r"no space left on device|failed to offload|max_temp_directory_size", re.I)
 
 
 def _arrow(frame: pl.DataFrame) -> pa.Table:
@@ -222,6 +224,8 @@ def _batch_failure(exc: duckdb.Error) -> str:
         what = f"loading a batch failed (nothing of it was kept): {reason}"
     if isinstance(exc, duckdb.OutOfMemoryException) or _OUT_OF_MEMORY.search(reason):
         what += "; raise [warehouse] memory_limit (or lower [sync] batch_bytes)"
+    elif _DISK_FULL.search(reason):
+        what += "; the disk holding the warehouse is full: free space there and run again"
     return what
 
 
