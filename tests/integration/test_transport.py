@@ -74,7 +74,7 @@ async def etl(*args: str, env: dict[str, str]) -> tuple[int, str]:
 
 async def test_plain_http_to_a_remote_host_is_refused_before_any_connection(tmp_path):
     db = tmp_path / "warehouse.duckdb"
-    env = {**os.environ, "LD_API_TOKEN": "api-canary-token"}
+    env = {**os.environ, "LD_API_TOKEN": "api-canary0-1111-2222-3333-444444444444"}
     code, output = await etl(
         "sync", "--db", str(db), "--base-url", "http://ld.example.com", env=env
     )

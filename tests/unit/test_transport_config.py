@@ -7,7 +7,7 @@ import pytest
 from etl.config import load_settings
 from etl.errors import ConfigError
 
-ENV = {"LD_API_TOKEN": "api-secret-token"}
+ENV = {"LD_API_TOKEN": "api-00000000-1111-2222-3333-444444444444"}
 
 
 @pytest.mark.parametrize(
