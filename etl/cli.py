@@ -132,7 +132,7 @@ class _Commands(click.Group):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ld-insights-etl")
 def cli() -> None:
-    r"""Pull LaunchDarkly engineering data into a DuckDB warehouse.
+    """Pull LaunchDarkly engineering data into a DuckDB warehouse.
 
     The API token is read from the environment (LD_API_TOKEN unless config.toml names
     another variable); it is never accepted as a flag.
@@ -142,7 +142,7 @@ def cli() -> None:
       export LD_API_TOKEN=api-...      # an access token with read access
       etl doctor                       # check config, token, API and warehouse
       etl sync                         # one run, as config.toml says
-      etl status --max-age 2h          # fresh enough? (exit 1 if not)
+      etl status --max-age 2h          # fresh enough? (exit 4 if not)
     """
 
 
@@ -153,6 +153,14 @@ config_option = click.option(
 )
 db_option = click.option(
     "--db", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB warehouse file."
+)
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, or JSON for monitoring.",
 )
 log_format_option = click.option(
     "--log-format",
@@ -190,7 +198,7 @@ def sync(
     quiet: bool,
     log_format: str | None,
 ) -> None:
-    r"""Run one sync: every selected stream from the API into the warehouse.
+    """Run one sync: every selected stream from the API into the warehouse.
 
     Exit codes: 0 success, 1 failed, 2 bad configuration, 3 partial (some streams failed,
     the rest was loaded; see `etl status`). SIGTERM lets the batch being written commit,
@@ -241,7 +249,7 @@ def schedule(
     runs: int | None,
     log_format: str | None,
 ) -> None:
-    r"""Sync on the [schedule] of config.toml (cron, UTC, or every N minutes), one run at a time.
+    """Sync on the [schedule] of config.toml (cron, UTC, or every N minutes), one run at a time.
 
     With an interval the first run starts at once; with cron, at its first time. A time
     that comes while a run is still going is skipped; times missed by up to
@@ -267,14 +275,71 @@ def schedule(
 
 
 @cli.command()
+@config_option
 @db_option
-@click.option("--limit", default=10, show_default=True, help="How many runs to show.")
+@click.option("--limit", default=5, show_default=True, help="How many runs to show.")
+@click.option(
+    "--max-age",
+    metavar="AGE",
+    help="Exit 4 when a stream's data is older than this (e.g. 90m, 6h, 2d).",
+)
+@format_option
 @errors_to_exit_codes
-def status(db: Path | None, limit: int) -> None:
-    """Show the latest runs from the run ledger (etl_runs)."""
-    from etl.console import print_runs
+def status(config: Path | None, db: Path | None, limit: int, max_age: str | None, fmt: str) -> None:
+    """Show each stream's freshness and the last runs (requests and 429s per stream).
 
-    print_runs(warehouse_path(db), limit)
+    Exit codes, for monitoring: 0 fine, 1 the last run failed or was killed, 3 it was
+    partial, 4 a stream's data is older than --max-age (or was never loaded). Needs no token.
+
+    \b
+    Example:
+      etl status --max-age 6h || alert "LaunchDarkly data is stale"
+    """
+    from datetime import UTC, datetime
+
+    from etl.console import print_json, print_status
+    from etl.status import parse_age, read_status
+
+    age = parse_age(max_age) if max_age else None
+    file = load_file_settings(_default_config(config), {})
+    path = db or file.warehouse.path
+    streams = [stream.value for stream in file.sync.streams]
+    report = read_status(path, streams, datetime.now(UTC), limit=limit, max_age=age)
+    if fmt == "json":
+        print_json(report)
+    else:
+        print_status(report, path)
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+@cli.command()
+@config_option
+@db_option
+@click.option("--base-url", help="API base URL.")
+@format_option
+@errors_to_exit_codes
+def doctor(config: Path | None, db: Path | None, base_url: str | None, fmt: str) -> None:
+    """Check what a sync needs: config, token, API access, warehouse, disk space.
+
+    One cheap request per API check (projects, each configured project, each beta route
+    the configured streams use), within the rate limit. The token is never printed.
+    Exit 1 when a check fails; each failure comes with a fix.
+
+    \b
+    Example:
+      LD_API_TOKEN=api-... etl doctor --config /etc/etl/config.toml
+    """
+    from etl.console import print_checks, print_json
+    from etl.doctor import failed, run_doctor
+
+    rows = asyncio.run(run_doctor(_default_config(config), os.environ, db=db, base_url=base_url))
+    if fmt == "json":
+        print_json(rows)
+    else:
+        print_checks(rows)
+    if failed(rows):
+        fail("doctor: some checks failed (see the fix column)", EXIT_FAILED)
 
 
 @cli.command()
@@ -286,7 +351,13 @@ def status(db: Path | None, limit: int) -> None:
 )  # fmt: skip
 @errors_to_exit_codes
 def sql(db: Path | None, query: str, fmt: str) -> None:
-    """Run a read-only SQL query against the warehouse and print the result."""
+    """Run a read-only SQL query against the warehouse and print the result.
+
+    \b
+    Example:
+      etl sql "SELECT * FROM deployment_frequency ORDER BY day DESC LIMIT 20"
+      etl sql --format csv "SELECT * FROM deployment_lead_times" > lead_times.csv
+    """
     from etl.console import run_query
 
     run_query(warehouse_path(db), query, fmt)
@@ -301,7 +372,14 @@ def sql(db: Path | None, query: str, fmt: str) -> None:
 @click.option("--seed", default=42, show_default=True)
 @errors_to_exit_codes
 def demo(db: Path | None, scale: str, seed: int) -> None:
-    """Start the built-in sandbox API, sync it into a warehouse and show what landed."""
+    """Start the built-in sandbox API, sync it into a warehouse and show what landed.
+
+    No LaunchDarkly account and no network needed.
+
+    \b
+    Example:
+      etl demo --scale medium --db /tmp/demo.duckdb
+    """
     from etl.demo import run_demo
 
     code = asyncio.run(run_demo(db or Path("warehouse.duckdb"), scale, seed))

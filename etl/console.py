@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import duckdb
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from etl.doctor import Check
 from etl.errors import WarehouseError
+from etl.status import Status, describe_age
 from etl.sync import RunReport
 from etl.warehouse import open_reader
 
@@ -42,27 +46,71 @@ def print_report(report: RunReport) -> None:
             console.print(f"[yellow]{name}[/yellow]: {warning}", markup=True, highlight=False)
 
 
-def print_runs(path: Path, limit: int) -> None:
-    """The latest runs of the ledger."""
-    conn = open_reader(path)
-    try:
-        rows = conn.execute(
-            "SELECT run_id, status, started_at, ended_at, requests, retries, rate_limited, "
-            "streams, error FROM etl_runs ORDER BY started_at DESC LIMIT ?",
-            [limit],
-        ).fetchall()
-    finally:
-        conn.close()
-    table = Table(title=f"runs in {path}")
-    for column in ("run", "status", "started", "seconds", "records", "requests", "429s", "error"):
-        table.add_column(column)
-    for run_id, status, started, ended, requests, _retries, limited, streams, error in rows:
-        records = sum(s.get("records", 0) for s in orjson.loads(streams or "{}").values())
-        seconds = f"{(ended - started).total_seconds():.1f}" if ended else "-"
-        table.add_row(
-            run_id, status, f"{started:%Y-%m-%d %H:%M:%S}", seconds, f"{records:,}",
-            str(requests or 0), str(limited or 0), (error or "")[:80],
-        )  # fmt: skip
+def print_status(status: Status, path: Path) -> None:
+    """Freshness per stream, the last runs with each stream's requests and 429s, problems."""
+    fresh = Table(title=f"freshness in {path} (UTC)")
+    for column in ("stream", "last loaded", "age", "by run"):
+        fresh.add_column(column)
+    for item in status.freshness:
+        stale = status.max_age is not None and (item.age is None or item.age > status.max_age)
+        age = describe_age(item.age)
+        fresh.add_row(
+            item.stream,
+            f"{item.loaded_at:%Y-%m-%d %H:%M:%S}" if item.loaded_at else "-",
+            f"[red]{age}[/red]" if stale else age,
+            item.run_id or "-",
+        )
+    console.print(fresh)
+    runs = Table(title="last runs: records loaded; requests, 429s and retries per stream")
+    for column in ("run", "status", "started", "seconds", "stream", "records", "requests",
+                   "429s", "retries"):  # fmt: skip
+        runs.add_column(column, justify="right" if column in _NUMERIC else "left")
+    for run in status.runs:
+        seconds = f"{(run.ended_at - run.started_at).total_seconds():.1f}" if run.ended_at else "-"
+        head = [run.run_id, run.status, f"{run.started_at:%Y-%m-%d %H:%M:%S}", seconds]
+        runs.add_row(*head, "all", f"{run.records:,}", f"{run.requests:,}",
+                     str(run.rate_limited), "", end_section=not run.streams)  # fmt: skip
+        for index, stream in enumerate(run.streams):
+            runs.add_row(
+                "", "", "", "", stream.stream, f"{stream.records:,}", _count(stream.requests),
+                _count(stream.rate_limited), _count(stream.retries),
+                end_section=index == len(run.streams) - 1,
+            )  # fmt: skip
+    console.print(runs)
+    for problem in status.problems:
+        console.print(Text.assemble(("problem: ", "red"), problem))
+
+
+_NUMERIC = {"seconds", "records", "requests", "429s", "retries"}
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+_MARKS = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "FAIL": "[red]FAIL[/red]",
+          "skipped": "[dim]skipped[/dim]"}  # fmt: skip
+
+
+def print_json(value: Any) -> None:
+    """Dataclasses (and lists of them) as indented JSON on stdout; ages in seconds."""
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2, default=_seconds).decode()
+    sys.stdout.write(text + "\n")
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def print_checks(rows: list[Check]) -> None:
+    """The doctor's table: check, outcome, what was found, and how to fix a failure."""
+    table = Table(title="etl doctor")
+    for column in ("check", "result", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(Text(row.name), _MARKS[row.outcome], Text(row.detail), Text(row.fix))
     console.print(table)
 
 

@@ -164,9 +164,13 @@ def sandbox_command(
 ) -> None:
     """Serve a fake LaunchDarkly REST API with deterministic data, for trying the ETL.
 
-    Point a sync at it with its token (printed at start; `--token` sets another):
+    It prints the token it accepts (`--token` sets another).
 
-        LD_API_TOKEN=api-5a4db0c5-... etl sync --base-url http://127.0.0.1:8765
+    \b
+    Example:
+      etl sandbox --scale medium --port 8765 &
+      LD_API_TOKEN=api-5a4db0c5-0e7f-4c1d-9a2b-3c4d5e6f7a8b \\
+        etl sync --base-url http://127.0.0.1:8765
     """
     try:
         config = SandboxConfig(
