@@ -366,6 +366,25 @@ def sql(db: Path | None, query: str, fmt: str) -> None:
 @cli.command()
 @db_option
 @click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+    show_default=True, help="The HTML file to write.",
+)  # fmt: skip
+@click.option("--since", help="First UTC day of the summary (default: 27 days before --until).")
+@click.option("--until", help="Last UTC day of the summary (default: the newest deployment's).")
+@errors_to_exit_codes
+def report(db: Path | None, out: Path, since: str | None, until: str | None) -> None:
+    """Write one self-contained HTML page of the metrics (no network needed to view it)."""
+    from etl.report import parse_day, write_report
+
+    result = write_report(
+        warehouse_path(db), out, parse_day(since, "--since"), parse_day(until, "--until")
+    )
+    click.echo(f"report written to {result.path}")
+
+
+@cli.command()
+@db_option
+@click.option(
     "--scale", type=click.Choice(["tiny", "small", "medium", "large"]), default="small",
     show_default=True,
 )  # fmt: skip

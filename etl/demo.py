@@ -1,4 +1,4 @@
-"""`etl demo`: the sandbox API, one full sync, and a look at what landed.
+"""`etl demo`: the sandbox API, one full sync, a look at what landed, and the HTML report.
 
 Runs the sandbox in this process on a free loopback port with its own token, so the demo
 needs no LaunchDarkly account and touches no network.
@@ -15,25 +15,26 @@ from etl.config import load_settings
 from etl.console import print_report
 from etl.logs import configure_logging
 from etl.normalize.schemas import TABLES
+from etl.report import ReportResult, write_report
 from etl.sandbox import SandboxConfig, running_sandbox
 from etl.sync import sync
 from etl.warehouse import open_reader
 
 EXAMPLE_QUERIES = {
-    "Deployments per environment, last 30 days": """
-        SELECT project_key, environment_key, sum(deployments) AS deployments,
-               sum(failed) AS failed, sum(rollbacks) AS rollbacks
-        FROM deployment_frequency WHERE day >= current_date - 30
-        GROUP BY ALL ORDER BY deployments DESC LIMIT 8""",
-    "Median lead time (hours) to production, by application": """
-        SELECT project_key, application_key, count(*) AS deployments,
-               round(median(lead_time_hours), 1) AS median_lead_time_h,
-               round(median(review_hours), 1) AS median_review_h
-        FROM deployment_lead_times WHERE environment_key = 'production'
-        GROUP BY ALL ORDER BY median_lead_time_h DESC LIMIT 8""",
-    "Active releases per pipeline phase": """
-        SELECT project_key, pipeline_key, phase_index, phase_name, active_releases
-        FROM release_pipeline_progress ORDER BY ALL LIMIT 10""",
+    "The four keys in production, last 28 days of data (dora_summary)": """
+        SELECT project_key, application_key, deployments AS deploys,
+               round(lead_time_p50_h, 1) AS lead_p50_h, launchdarkly_lead_time_tier AS ld_tier,
+               dora_lead_time_tier AS dora_lead, round(100 * failure_rate, 1) AS failure_pct,
+               round(recovery_p50_h, 2) AS recovery_h
+        FROM dora_summary WHERE environment_key = 'production' ORDER BY ALL LIMIT 8""",
+    "Release funnel (release_funnel)": """
+        SELECT project_key, pipeline_key, phase_index, phase_name, active_now, reached,
+               round(100 * reached_share) AS reached_pct
+        FROM release_funnel ORDER BY ALL LIMIT 8""",
+    "Flags whose references were removed, none added since (flag_cleanup_candidates)": """
+        SELECT flag_project_key, flag_key, CAST(last_removed_at AS DATE) AS removed_on,
+               in_active_release
+        FROM flag_cleanup_candidates ORDER BY last_removed_at DESC LIMIT 5""",
 }
 
 
@@ -66,5 +67,38 @@ async def run_demo(db: Path, scale: str, seed: int) -> int:
             print(conn.sql(query))
     finally:
         conn.close()
-    console.print(f'\nexplore: .venv/bin/etl sql --db {db} "SELECT * FROM deployment_frequency"')
+    page = write_report(db, db.parent / "report.html")
+    _print_answers(console, page)
+    console.print(f'explore: .venv/bin/etl sql --db {db} "SELECT * FROM dora_summary"')
     return report.exit_code
+
+
+def _print_answers(console: Console, page: ReportResult) -> None:
+    """The report's path and its headline answers."""
+    h = page.headline
+    console.print(f"\n[bold]report[/bold]: {page.path.resolve()}")
+    if not h:
+        return
+    console.print(f"  {page.range_from} to {page.range_to}: {h['deployments']:,} deployments")
+    console.print(
+        f"  lead time: median {_hours(h['lead_time_p50_h'])}, mean "
+        f"{_hours(h['lead_time_mean_h'])} (LaunchDarkly: {h['launchdarkly_lead_time_tier']}, "
+        f"DORA: {h['dora_lead_time_tier']})"
+    )
+    console.print(
+        f"  failure rate (rollbacks ÷ deployments): {_percent(h['failure_rate'])} "
+        f"(DORA: {h['dora_change_failure_tier']})"
+    )
+    console.print(f"  failed ÷ deployments: {_percent(h['failed_rate'])}")
+    console.print(
+        f"  failed deployment recovery: median {_hours(h['recovery_p50_h'])} "
+        f"(DORA: {h['dora_recovery_tier']}), {h['unrecovered']} not recovered yet\n"
+    )
+
+
+def _hours(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.1f} h"
+
+
+def _percent(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.1%}"
