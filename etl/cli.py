@@ -355,7 +355,7 @@ def sql(db: Path | None, query: str, fmt: str) -> None:
 
     \b
     Example:
-      etl sql "SELECT * FROM deployment_frequency ORDER BY day DESC LIMIT 20"
+      etl sql "SELECT * FROM dora_summary WHERE environment_key = 'production'"
       etl sql --format csv "SELECT * FROM deployment_lead_times" > lead_times.csv
     """
     from etl.console import run_query
@@ -373,7 +373,15 @@ def sql(db: Path | None, query: str, fmt: str) -> None:
 @click.option("--until", help="Last UTC day of the summary (default: the newest deployment's).")
 @errors_to_exit_codes
 def report(db: Path | None, out: Path, since: str | None, until: str | None) -> None:
-    """Write one self-contained HTML page of the metrics (no network needed to view it)."""
+    """Write one self-contained HTML page of the metrics (no network needed to view it).
+
+    The four keys with their tiers over the range (default: the last 28 days of data, not of
+    the clock), weekly trends, release funnels and phase times, flag churn, the latest runs.
+
+    \b
+    Example:
+      etl report --since 2026-01-01 --until 2026-03-31 --out q1.html
+    """
     from etl.report import parse_day, write_report
 
     result = write_report(

@@ -415,3 +415,17 @@ def test_phase_stats_and_stalled_releases_use_the_phase_p90(synced, conn):
         )
     }
     assert actual_longer == longer
+
+
+# --------------------------------------------------------------------------- README
+
+
+def test_every_query_of_the_readme_questions_runs(conn):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Questions you can answer", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sql", 1)[1].split("```", 1)[0]
+    code = "\n".join(line.split("--", 1)[0] for line in block.splitlines())
+    queries = [q.strip() for q in code.split(";") if q.strip()]
+    assert len(queries) >= 10
+    for query in queries:
+        conn.execute(query).fetchall()
