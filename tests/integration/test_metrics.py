@@ -388,19 +388,25 @@ def test_phase_stats_and_stalled_releases_use_the_phase_p90(synced, conn):
         for r in reps
         if "activePhaseId" in r
     }
-    expected = {
-        (key, phase_id)
-        for (key, phase_id), stay in stays.items()
-        if active.get(key) == phase_id
-        and stay["left_at"] is None
-        and (p90 := quantile_cont(ended.get((*key[:2], phase_id), []), 0.9)) is not None
-        and stay["in_phase_so_far_h"] > p90
-    }
+
+    def over_p90(margin: float) -> set[tuple[ReleaseKey, str]]:
+        return {
+            (key, phase_id)
+            for (key, phase_id), stay in stays.items()
+            if active.get(key) == phase_id
+            and stay["left_at"] is None
+            and (p90 := quantile_cont(ended.get((*key[:2], phase_id), []), 0.9)) is not None
+            and stay["in_phase_so_far_h"] > p90 + margin
+        }
+
     actual = {
         ((r["project_key"], r["pipeline_key"], r["flag_key"], r["created_ms"]), r["phase_id"])
         for r in _rows(conn, "SELECT *, epoch_ms(created_at) AS created_ms FROM stalled_releases")
     }
-    assert actual == expected
+    # Syncs seconds apart make many stays equal to a p90 of the same length: a release exactly
+    # at the threshold may fall either side by a rounding of the last bit.
+    assert over_p90(1e-9) <= actual <= over_p90(-1e-9)
+    assert over_p90(1e-9)
     longer = {
         (key, phase_id)
         for (key, phase_id), stay in stays.items()
