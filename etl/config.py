@@ -121,8 +121,15 @@ class SyncSettings(_Section):
 
     streams: list[Stream] = Field(default_factory=lambda: list(Stream))
     backfill_days: int = Field(180, ge=1)
+    # Later runs re-read from the oldest deployment still running at the last run (it can
+    # still change), but never from further back than this before the last run's end.
     lookback_hours: float = Field(192.0, ge=0)
-    window_days: float = Field(90.0, gt=0)
+    # All synced history is re-read once per this period, a slice per run (0: never): what
+    # catches archiving and other late edits of finished deployments.
+    reverify_days: float = Field(7.0, ge=0)
+    # No longer used (every (project, environment) is read as one chain, newest first);
+    # accepted so that existing config files still load.
+    window_days: float | None = Field(None, gt=0)
     page_size: int = Field(100, ge=1, le=100)
     # Records per warehouse transaction, at most. At 7,000 records / 10 MB the large scale
     # synced as fast as at 5,000 / 8 MB and peaked ~22 MB higher.
@@ -134,9 +141,13 @@ class SyncSettings(_Section):
 
 
 class LimitsSettings(_Section):
-    """`[limits]`: our own caps, below whatever the server allows."""
+    """`[limits]`: how much of the server's budget to spend."""
 
-    requests_per_second: float | None = Field(20.0, gt=0)
+    # The share of the server's advertised budgets (X-Ratelimit-* global and route limits,
+    # per 10 s window) this tool may spend; the rest is left to the account's other tools.
+    budget_share: float = Field(0.8, gt=0, le=1)
+    # An absolute cap of our own, on top (None: only the server's budget paces us).
+    requests_per_second: float | None = Field(None, gt=0)
     max_in_flight: int = Field(8, ge=1, le=256)
 
 

@@ -10,7 +10,11 @@ the estimate reaches zero. A 429 still pauses everyone until `Retry-After`.
 Three independent brakes, all applied in `slot()`:
 1. `max_in_flight`: a semaphore on concurrent requests (politeness and memory).
 2. `requests_per_second`: our own even pacing cap from the config (None = off).
-3. the server's budgets (global, per route, per token), learnt from headers.
+3. the server's budgets (global, per route, per token), learnt from headers. The global and
+   route budgets are the account's, shared with the customer's other tools: of those we
+   spend `budget_share` of each window's limit and leave the rest (the server's remaining
+   count includes the other tools' requests, so we stop when it falls to the reserve). The
+   token budget is spent whole.
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ class _Budget:
     reset_at: float = 0.0  # epoch seconds
     granted_after: float = -1.0  # the reset after which we granted a fresh window
     lowest_reported: int | None = None  # the least the server has said is left in this window
+    share: float = 1.0  # of each window's limit we may spend; the rest is left to others
+
+    @property
+    def reserve(self) -> int:
+        """Requests of each window left to others: spending stops when `remaining` is this."""
+        if self.limit is None or self.share >= 1.0:
+            return 0
+        return self.limit - max(1, int(self.limit * self.share))
 
 
 _BUDGET_HEADERS = {
@@ -92,7 +104,7 @@ class RateLimiter:
 
     Usage::
 
-        limiter = RateLimiter(requests_per_second=20, max_in_flight=8)
+        limiter = RateLimiter(requests_per_second=None, max_in_flight=8, budget_share=0.8)
         async with limiter.slot("/api/v2/engineering-insights/deployments"):
             response = await session.get(...)
         limiter.observe(route, response.headers)
@@ -103,11 +115,15 @@ class RateLimiter:
         requests_per_second: float | None,
         max_in_flight: int,
         *,
+        budget_share: float = 1.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        if not 0.0 < budget_share <= 1.0:
+            raise ValueError("budget_share must be within (0, 1]")
+        self._share = budget_share
         self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._turn = asyncio.Lock()
@@ -121,15 +137,15 @@ class RateLimiter:
 
     def _budgets_for(self, route: str) -> list[_Budget]:
         return [
-            self._budgets.setdefault("global", _Budget()),
-            self._budgets.setdefault(f"route:{route}", _Budget()),
+            self._budgets.setdefault("global", _Budget(share=self._share)),
+            self._budgets.setdefault(f"route:{route}", _Budget(share=self._share)),
             self._budgets.setdefault("token", _Budget()),
         ]
 
     def _wait_needed(self, route: str, now: float) -> float:
         wait = max(self._paused_until - now, self._next_slot - now)
         for budget in self._budgets_for(route):
-            if budget.remaining is None or budget.remaining > 0:
+            if budget.remaining is None or budget.remaining > budget.reserve:
                 continue
             if now >= budget.reset_at:
                 if budget.limit is None:
@@ -140,7 +156,7 @@ class RateLimiter:
                     # still on the wire (sent in the old one, they may count in the new one).
                     budget.granted_after = budget.reset_at
                     budget.remaining = budget.limit - self._on_the_wire
-                    if budget.remaining > 0:
+                    if budget.remaining > budget.reserve:
                         continue
                 # The granted window is spent before any of its responses said more: wait
                 # for one to come back (observe() then brings the new window's count).

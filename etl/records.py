@@ -1,10 +1,11 @@
 """What extraction hands to the loader: fetched items plus the state they complete.
 
 A `Fetched` unit is one page (or one verified offset listing) of one stream in one scope.
-Its `marks` are state changes that become true once these items are committed: a
-deployment window fully read, or a full listing of a scope finished (so rows of that scope not
-seen in this run can be soft-deleted). The loader commits marks in the same transaction as the
-items, which is what makes a crash resumable without loss or duplication.
+Its `marks` are state changes that become true once these items are committed: a deployment
+window read down to a page's oldest deployment or fully read, or a full listing of a scope
+finished (so rows of that scope not seen in this run can be soft-deleted). The loader commits
+marks in the same transaction as the items, which is what makes a crash resumable without loss
+or duplication.
 """
 
 from __future__ import annotations
@@ -29,6 +30,22 @@ class WindowDone:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowProgress:
+    """Every deployment of one window in [remaining_to, to_at) has been fetched.
+
+    Deployments come newest first, so after a page only [from_at, remaining_to) is left:
+    `remaining_to` lies just past the page's oldest `startedAt`, which is read again with
+    the rest (another deployment may share its millisecond).
+    """
+
+    project_key: str
+    environment_key: str
+    from_at: datetime
+    to_at: datetime
+    remaining_to: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ScopeComplete:
     """A full listing of `stream` within `scope` (e.g. one project's pipelines) has been read."""
 
@@ -36,7 +53,7 @@ class ScopeComplete:
     scope: Mapping[str, str]
 
 
-Mark = WindowDone | ScopeComplete
+Mark = WindowDone | WindowProgress | ScopeComplete
 
 
 @dataclass(frozen=True, slots=True)

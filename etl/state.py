@@ -1,14 +1,31 @@
 """Incremental state and the run ledger (`etl_runs`). The caller owns the connection.
 
-Deployment windows: every (project, environment) has rows in `sync_windows`. A run fetches
-the windows a previous run left unfinished, plus a new tail from the latest planned end minus
-the lookback up to the run's start (never past it: data newer than the start belongs to the
-next run). A partition with no windows yet starts at the backfill start (`--since`, else now −
-backfill_days). `--since` forces a fresh range from that date.
+Deployments are read per (project, environment) ("partition") as cursor chains, newest first,
+each over one window of `sync_windows`. Which windows a run reads (`plan_windows`):
+
+* **Unfinished windows** of earlier runs, from where they stopped: after every committed page
+  the window's unread rest shrinks to [from_at, remaining_to), remaining_to being just past
+  the oldest `startedAt` committed (inclusive: ties are re-read and merged idempotently).
+* **The tail**, one window up to the run's start. A partition with no state, or any with
+  `--since`, reads its whole range [backfill start, now) as this one window: one chain, so the
+  requests are the floor (⌈deployments ÷ page⌉, at least 1) whatever the range.
+  Later runs start the tail at the oldest deployment that was still running at the last run
+  (it can still change), else `SETTLE` before the last run's end, never more than
+  `lookback` before that end.
+* **The re-verification slice**: history older than the tail is re-read in a rolling sweep,
+  top to bottom, so that all of it is read once per `reverify` period. Each run re-reads the
+  share of the partition's deployments due since the last slice (elapsed ÷ period), rounded
+  up to whole pages, counted in the warehouse; a slice that starts at the top joins the tail.
+
+Guarantee (documented in docs/design.md): the next run sees every deployment started since
+`SETTLE` before the last run's end and every change to one that was running at the last run
+(within `lookback`); every other change to the synced history (archiving, late edits, late
+arrivals) is read within one `reverify` period plus one run interval.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,26 +38,40 @@ import polars as pl
 from etl.errors import WarehouseError
 from etl.warehouse.sqlutil import registered, rollback
 
+SETTLE = timedelta(minutes=10)
+"""How far before the last run's end a tail starts at least: a deployment may be reported a
+little after it started, and a window edge must not depend on clocks agreeing to the second."""
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One deployment time window [from_at, to_at) of one (project, environment)."""
+    """One deployment time window [from_at, to_at) of one (project, environment).
+
+    `read_to` is where its unread rest ends (a window resumed after a killed run); None: the
+    whole window is unread.
+    """
 
     project_key: str
     environment_key: str
     from_at: datetime
     to_at: datetime
+    read_to: datetime | None = None
+
+    @property
+    def unread_to(self) -> datetime:
+        """The end (exclusive) of what is left to read."""
+        return self.read_to if self.read_to is not None else self.to_at
 
 
-def split_range(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
-    """[start, end) cut into consecutive pieces of at most `size`."""
-    pieces: list[tuple[datetime, datetime]] = []
-    lo = start
-    while lo < end:
-        hi = min(lo + size, end)
-        pieces.append((lo, hi))
-        lo = hi
-    return pieces
+@dataclass(frozen=True, slots=True)
+class _History:
+    """What the warehouse knows of one partition before this run."""
+
+    last_end: datetime
+    first_from: datetime
+    oldest_running: datetime | None
+    position: datetime | None
+    swept_at: datetime | None
 
 
 def plan_windows(
@@ -51,51 +82,68 @@ def plan_windows(
     backfill_start: datetime,
     end: datetime,
     lookback: timedelta,
-    window: timedelta,
     force_start: bool,
-    min_pieces: int = 1,
+    reverify: timedelta,
+    page_size: int,
 ) -> list[Window]:
-    """Decide (and record, in one transaction) the windows this run fetches.
+    """Decide (and record, in one transaction) the windows this run reads; see the module doc.
 
-    Each partition's new range is cut into windows of at most `window`, and into at least
-    `min_pieces` windows (the reader asks for more when there are few partitions).
-
-    One query reads the partitions' windows and one upsert records the new ones, whatever
-    the number of partitions and windows.
+    A handful of queries whatever the number of partitions and windows.
     """
     keys = pl.DataFrame(
         list(partitions), schema=["project_key", "environment_key"], orient="row"
     ).unique()
     planned: dict[Window, None] = {}  # an ordered set
-    latest_end: dict[tuple[str, str], datetime] = {}
     conn.execute("BEGIN TRANSACTION")
     try:
         with registered(conn, "_partitions", keys.to_arrow()):
-            rows = conn.execute(
-                "SELECT w.project_key, w.environment_key, w.from_at, w.to_at, w.done_run_id "
+            for project_key, environment_key, lo, hi, remaining_to in conn.execute(
+                "SELECT w.project_key, w.environment_key, w.from_at, w.to_at, w.remaining_to "
                 "FROM sync_windows w JOIN _partitions p USING (project_key, environment_key) "
-                "ORDER BY w.from_at"
-            ).fetchall()
-        for project_key, environment_key, lo, hi, done_run_id in rows:
-            partition = (project_key, environment_key)
-            latest_end[partition] = max(hi, latest_end.get(partition, hi))
-            if done_run_id is None:
-                planned[Window(project_key, environment_key, lo, hi)] = None
+                "WHERE w.done_run_id IS NULL ORDER BY w.from_at"
+            ).fetchall():
+                planned[Window(project_key, environment_key, lo, hi, remaining_to)] = None
+            histories = _histories(conn, lookback)
+        if force_start:
+            planned = _supersede(conn, planned, backfill_start, end)
+        unfinished = {(w.project_key, w.environment_key) for w in planned}
         fresh: list[Window] = []
+        sweeps: list[tuple[str, str, datetime | None]] = []
         for project_key, environment_key in partitions:
-            latest = latest_end.get((project_key, environment_key))
-            if force_start or latest is None:
-                start = backfill_start
-            else:
-                start = max(min(latest, end) - lookback, backfill_start)
-            # Whole seconds: window edges stay exact in the API's milliseconds.
-            piece = timedelta(seconds=-(-(end - start).total_seconds() // max(1, min_pieces)))
-            size = min(window, piece) if end > start else window
-            for lo, hi in split_range(start, end, size):
-                fresh.append(Window(project_key, environment_key, lo, hi))
+            history = histories.get((project_key, environment_key))
+            if force_start or history is None:
+                if end > backfill_start:
+                    fresh.append(Window(project_key, environment_key, backfill_start, end))
+                sweeps.append((project_key, environment_key, None))
+                continue
+            tail = min(max(_tail_start(history, lookback), backfill_start), end)
+            # A partition still resuming a window is not swept: its history in the warehouse
+            # is incomplete (the slice is counted there), and the due share keeps accruing.
+            resuming = (project_key, environment_key) in unfinished
+            sweep = None
+            if not resuming:
+                sweep = _reverify_slice(
+                    conn, (project_key, environment_key), history, tail, end, reverify, page_size
+                )
+            if sweep is not None:
+                slice_from, slice_to, position = sweep
+                if slice_to >= tail:
+                    tail = min(tail, slice_from)  # the slice joins the tail: one chain
+                else:
+                    fresh.append(Window(project_key, environment_key, slice_from, slice_to))
+                sweeps.append((project_key, environment_key, position))
+            if end > tail:
+                fresh.append(Window(project_key, environment_key, tail, end))
         if fresh:
             with registered(conn, "_fresh", _windows_frame(fresh, run_id).to_arrow()):
                 conn.execute("INSERT OR REPLACE INTO sync_windows BY NAME SELECT * FROM _fresh")
+        if sweeps:
+            rows = [[p, e, position, end] for p, e, position in sweeps]
+            conn.executemany(
+                "DELETE FROM sync_reverify WHERE project_key = ? AND environment_key = ?",
+                [row[:2] for row in rows],
+            )
+            conn.executemany("INSERT INTO sync_reverify VALUES (?, ?, ?, ?)", rows)
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         rollback(conn)
@@ -104,9 +152,101 @@ def plan_windows(
     return list(planned)
 
 
+def _supersede(
+    conn: duckdb.DuckDBPyConnection, unfinished: dict[Window, None], start: datetime, end: datetime
+) -> dict[Window, None]:
+    """With `--since`, drop the unfinished windows the fresh range covers (it re-reads them)."""
+    covered = [w for w in unfinished if start <= w.from_at and w.to_at <= end]
+    if covered:
+        conn.executemany(
+            "DELETE FROM sync_windows WHERE project_key = ? AND environment_key = ? "
+            "AND from_at = ? AND to_at = ? AND done_run_id IS NULL",
+            [[w.project_key, w.environment_key, w.from_at, w.to_at] for w in covered],
+        )
+    return {w: None for w in unfinished if w not in covered}
+
+
+def _histories(conn: duckdb.DuckDBPyConnection, lookback: timedelta) -> dict[Any, _History]:
+    """What the warehouse knows of each partition in `_partitions` that has windows.
+
+    Its last end, first start, the oldest deployment still running at the last end (within
+    `lookback`), and its sweep.
+    """
+    rows = conn.execute(
+        "WITH spans AS ("
+        "  SELECT project_key, environment_key, max(to_at) AS last_end, min(from_at) AS first_from"
+        "  FROM sync_windows JOIN _partitions USING (project_key, environment_key) GROUP BY ALL"
+        "), running AS ("
+        "  SELECT d.project_key, d.environment_key, min(d.started_at) AS oldest"
+        "  FROM deployments d JOIN spans s USING (project_key, environment_key)"
+        "  WHERE d.ended_at IS NULL"
+        "    AND d.started_at >= s.last_end - ? AND d.started_at < s.last_end"
+        "  GROUP BY ALL"
+        ") "
+        "SELECT s.project_key, s.environment_key, s.last_end, s.first_from, r.oldest, "
+        "  v.position, v.swept_at "
+        "FROM spans s LEFT JOIN running r USING (project_key, environment_key) "
+        "LEFT JOIN sync_reverify v USING (project_key, environment_key)",
+        [lookback],
+    ).fetchall()
+    return {(row[0], row[1]): _History(*row[2:]) for row in rows}
+
+
+def _tail_start(history: _History, lookback: timedelta) -> datetime:
+    """Where the tail starts: what can still change at the last run's end, within lookback."""
+    start = history.last_end - SETTLE
+    if history.oldest_running is not None:
+        start = min(start, history.oldest_running)
+    return max(start, history.last_end - lookback)
+
+
+def _reverify_slice(
+    conn: duckdb.DuckDBPyConnection,
+    partition: tuple[str, str],
+    history: _History,
+    top: datetime,
+    end: datetime,
+    period: timedelta,
+    page_size: int,
+) -> tuple[datetime, datetime, datetime | None] | None:
+    """The slice [from, to) of history this run re-reads, and the sweep's next position.
+
+    None when sweeping is off (a period of 0) or there is no history below the tail. The
+    slice holds the share of the partition's deployments due since the last slice (elapsed ÷
+    period, counted in the warehouse), rounded up to whole pages, below the sweep's position
+    (`top` when the sweep starts again). The next position is None when the slice reached the
+    oldest window: the next slice starts again at the top.
+    """
+    if period <= timedelta(0) or top <= history.first_from:
+        return None
+    swept_at = history.swept_at or history.last_end
+    share = max(0.0, (end - swept_at) / period)
+    position = history.position
+    if position is None or position > top or position <= history.first_from:
+        position = top
+    count_row = conn.execute(
+        "SELECT count(*) FROM deployments WHERE project_key = ? AND environment_key = ? "
+        "AND started_at >= ? AND started_at < ?",
+        [*partition, history.first_from, top],
+    ).fetchone()
+    total = int(count_row[0]) if count_row else 0
+    due = max(1, math.ceil(total * share / page_size)) * page_size
+    if due >= total:
+        return history.first_from, top, None  # all of it is due: the whole history at once
+    row = conn.execute(
+        "SELECT started_at FROM deployments WHERE project_key = ? AND environment_key = ? "
+        "AND started_at >= ? AND started_at < ? ORDER BY started_at DESC LIMIT 1 OFFSET ?",
+        [*partition, history.first_from, position, due - 1],
+    ).fetchone()
+    if row is None or row[0] <= history.first_from:
+        return history.first_from, position, None
+    return row[0], position, row[0]
+
+
 def _windows_frame(windows: Sequence[Window], run_id: str) -> pl.DataFrame:
-    """New windows as rows of `sync_windows`: planned by this run, not done."""
+    """New windows as rows of `sync_windows`: planned by this run, nothing of them read."""
     timestamp = pl.Datetime("us", "UTC")
+    nothing = pl.Series([None] * len(windows), dtype=timestamp)
     return pl.DataFrame(
         {
             "project_key": [w.project_key for w in windows],
@@ -115,6 +255,7 @@ def _windows_frame(windows: Sequence[Window], run_id: str) -> pl.DataFrame:
             "to_at": pl.Series([w.to_at for w in windows], dtype=timestamp),
             "planned_run_id": [run_id] * len(windows),
             "done_run_id": pl.Series([None] * len(windows), dtype=pl.String),
+            "remaining_to": nothing,
         }
     )
 

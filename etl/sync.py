@@ -162,9 +162,7 @@ class _Run:
             raise StreamRejected
         await self.queue.put(unit)
 
-    async def plan(
-        self, project_key: str, environments: Sequence[str], min_pieces: int
-    ) -> list[Window]:
+    async def plan(self, project_key: str, environments: Sequence[str]) -> list[Window]:
         settings = self.settings
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
@@ -177,9 +175,9 @@ class _Run:
                 backfill_start=settings.backfill_start(self.now),
                 end=end,
                 lookback=timedelta(hours=settings.sync.lookback_hours),
-                window=timedelta(days=settings.sync.window_days),
-                min_pieces=min_pieces,
                 force_start=settings.since is not None,
+                reverify=timedelta(days=settings.sync.reverify_days),
+                page_size=settings.sync.page_size,
             )
 
     async def load_forever(self) -> None:
@@ -429,7 +427,11 @@ async def _sync(settings: Settings, report: RunReport) -> RunReport:
             extra=event("run_started"),
         )  # fmt: skip
         run = _Run(settings, writer, report)
-        limiter = RateLimiter(settings.limits.requests_per_second, settings.limits.max_in_flight)
+        limiter = RateLimiter(
+            settings.limits.requests_per_second,
+            settings.limits.max_in_flight,
+            budget_share=settings.limits.budget_share,
+        )
         api = ApiClient(
             settings.api.base_url,
             settings.token,

@@ -1,7 +1,8 @@
 """Which chains a run reads, and in what dependency order.
 
 ```
-projects ──► environments (per project) ──► deployments (per project × environment × window)
+projects ──► environments (per project) ──► deployments (per project × environment: one chain
+         │                                                  per window, newest first)
          ├─► release pipelines (per project) ──► release progressions (per pipeline)
          └─► release policies (per project)
 ```
@@ -17,12 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from etl.client import ApiClient
 from etl.config import Settings, Stream
-from etl.errors import AuthError, EtlError, FatalApiError, WaitTooLongError
+from etl.errors import AuthError, EtlError, FatalApiError, PaginationError, WaitTooLongError
 from etl.extract.chains import read_offset_listing, run_cursor_chain
-from etl.paginate import CursorPaginator, OffsetPaginator, Page, PageRequest
-from etl.records import Fetched, ScopeComplete, StreamRejected, WindowDone
+from etl.paginate import MAX_LIMIT, CursorPaginator, OffsetPaginator, Page, PageRequest
+from etl.rawjson import RawRecord
+from etl.records import Fetched, Mark, ScopeComplete, StreamRejected, WindowDone, WindowProgress
 from etl.state import Window
 
 PROJECTS = "/api/v2/projects"
@@ -32,17 +36,68 @@ PIPELINES = "/api/v2/projects/{projectKey}/release-pipelines"
 PROGRESSIONS = "/api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases"
 POLICIES = "/api/v2/projects/{projectKey}/release-policies"
 
-# Offset listings: LaunchDarkly documents 20 as the default page size for these.
-DISCOVERY_LIMIT = 20
+# Every listing at the largest page the API takes: 100 is the documented maximum of the
+# insights listings (`ld-api.md` §1, §6); the others document only their default (20), and a
+# server that serves fewer per page is followed by `OffsetPaginator.rest` (it steps by what
+# came back), so asking for 100 costs nothing where the cap is lower.
+LISTING_LIMIT = MAX_LIMIT
 EXPAND = "pullRequests,flagReferences"
 
 Emit = Callable[[Fetched], Awaitable[None]]
-Planner = Callable[[str, Sequence[str], int], Awaitable[list[Window]]]
+Planner = Callable[[str, Sequence[str]], Awaitable[list[Window]]]
 Failure = Callable[[Stream, str, EtlError], None]
 Warn = Callable[[Stream, str], None]
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _StartedAt(msgspec.Struct):
+    startedAt: Any = None
+
+
+_STARTED_AT = msgspec.json.Decoder(_StartedAt)
+
+
+def _started_ms(item: RawRecord) -> int | None:
+    """A deployment's `startedAt` (ms), or None when it has none that is an integer."""
+    try:
+        value = _STARTED_AT.decode(item).startedAt
+    except msgspec.DecodeError:
+        return None  # not an object: the normalizer names it
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class NewestFirst:
+    """Checks that a chain's deployments come newest first, as the checkpoint relies on.
+
+    The shrinking checkpoint says "everything newer than this page's oldest deployment is
+    read"; that is true only if the API serves `startedAt` descending (LaunchDarkly's and the
+    sandbox's order). A chain that breaks the order stops with a clear error instead of
+    leaving a checkpoint that could skip deployments on resume.
+    """
+
+    def __init__(self) -> None:
+        self._oldest: int | None = None
+
+    def check(self, page: Page) -> int | None:
+        """The page's oldest `startedAt` (ms); PaginationError if the order is broken."""
+        for item in page.items:
+            started = _started_ms(item)
+            if started is None:
+                continue
+            if self._oldest is not None and started > self._oldest:
+                raise PaginationError(
+                    f"{page.request.describe()}: deployments are not newest first "
+                    f"(startedAt {started} after {self._oldest})"
+                )
+            self._oldest = started
+        return self._oldest
+
+
+def _after_ms(ms: int) -> datetime:
+    """The instant just past `ms`: a half-open window ending here still holds `ms`."""
+    return EPOCH + timedelta(milliseconds=ms + 1)
 
 
 def _ms(moment: datetime) -> str:
@@ -72,7 +127,6 @@ class StreamReader:
         # in flight keeps the connection pool busy while a chain hands its page over.
         self._chain_slots = 2 * settings.limits.max_in_flight
         self._chains = asyncio.Semaphore(self._chain_slots)
-        self._project_count = 1
         # (project, environment) pairs whose deployments the API refused (403, 404): their
         # other windows are not read, so one refusal is one error, not one per window.
         self._refused: set[tuple[str, str]] = set()
@@ -135,7 +189,6 @@ class StreamReader:
     async def read_all(self) -> None:
         """Discovery, then every selected stream of every selected project, concurrently."""
         projects = await self._projects()
-        self._project_count = len(projects)
         async with asyncio.TaskGroup() as group:
             for project_key in projects:
                 group.create_task(
@@ -148,7 +201,7 @@ class StreamReader:
         items = await self._listing(
             Stream.PROJECTS,
             {},
-            OffsetPaginator(PROJECTS, {}, DISCOVERY_LIMIT),
+            OffsetPaginator(PROJECTS, {}, LISTING_LIMIT),
             route=PROJECTS,
             beta=False,
             key_fields=("key",),
@@ -166,7 +219,7 @@ class StreamReader:
         items = await self._listing(
             Stream.ENVIRONMENTS,
             {"project_key": project_key},
-            OffsetPaginator(ENVIRONMENTS.format(projectKey=project_key), {}, DISCOVERY_LIMIT),
+            OffsetPaginator(ENVIRONMENTS.format(projectKey=project_key), {}, LISTING_LIMIT),
             route=ENVIRONMENTS,
             beta=False,
             key_fields=("key",),
@@ -183,12 +236,10 @@ class StreamReader:
             environments = [key for key in environments if key in wanted]
         async with asyncio.TaskGroup() as group:
             if Stream.DEPLOYMENTS in self._streams and environments:
-                for window in await self._plan(
-                    project_key, environments, self._pieces_per_partition(len(environments))
-                ):
+                for window in await self._plan(project_key, environments):
                     where = (
                         f"deployments {project_key}/{window.environment_key} "
-                        f"[{window.from_at:%Y-%m-%d %H:%M}, {window.to_at:%Y-%m-%d %H:%M})"
+                        f"[{window.from_at:%Y-%m-%d %H:%M}, {window.unread_to:%Y-%m-%d %H:%M})"
                     )
                     group.create_task(
                         self._guarded(Stream.DEPLOYMENTS, where, self._deployments(window))
@@ -210,39 +261,40 @@ class StreamReader:
                     )
                 )
 
-    def _pieces_per_partition(self, environments: int) -> int:
-        """How many windows each (project, environment) range needs to keep requests in flight.
-
-        Every window costs a partly filled last page, so ranges are cut only as far as
-        parallelism needs: with many environments, one window each (at most `window_days`
-        long) already fills the chain slots; with few, each range is cut further.
-        """
-        partitions = max(1, self._project_count * environments)
-        return -(-self._chain_slots // partitions)
-
     async def _deployments(self, window: Window) -> None:
-        """One cursor chain: one (project, environment) within one time window."""
+        """One cursor chain over one window's unread part, newest first.
+
+        Each page commits with a mark: `WindowProgress` (the window is read down to the page's
+        oldest deployment), or `WindowDone` on the last page. A killed run therefore resumes
+        at the page it had not committed, not at the window's end.
+        """
         params = {
             "projectKey": window.project_key,
             "environmentKey": window.environment_key,
             "from": _ms(window.from_at),
             # The API's window is inclusive at both ends; ours are half-open [from, to).
-            "to": str(int(_ms(window.to_at)) - 1),
+            "to": str(int(_ms(window.unread_to)) - 1),
             "limit": str(self._settings.sync.page_size),
             "expand": EXPAND,
         }
         if self._settings.scope.application_keys:
             params["applicationKey"] = ",".join(self._settings.scope.application_keys)
         context = {"project_key": window.project_key, "environment_key": window.environment_key}
-        done = WindowDone(window.project_key, window.environment_key, window.from_at, window.to_at)
+        key = (window.project_key, window.environment_key, window.from_at, window.to_at)
+        done = WindowDone(*key)
+        order = NewestFirst()
 
         async def on_page(page: Page, last: bool) -> None:
+            oldest = order.check(page)
+            mark: Mark | None = done
+            if not last:
+                mark = None if oldest is None else WindowProgress(*key, _after_ms(oldest))
             await self._emit(
                 Fetched(
                     Stream.DEPLOYMENTS,
                     context,
                     page.items,
-                    marks=(done,) if last else (),
+                    marks=(mark,) if mark is not None else (),
                     source=page.source,
                 )
             )

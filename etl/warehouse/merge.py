@@ -28,7 +28,7 @@ import pyarrow as pa
 from etl.config import Stream
 from etl.errors import WarehouseError
 from etl.normalize.schemas import KEYS
-from etl.records import Mark, ScopeComplete, WindowDone
+from etl.records import Mark, ScopeComplete, WindowDone, WindowProgress
 from etl.warehouse.sqlutil import ident, registered, rollback
 
 # Child tables are replaced wholesale for the parents present in a batch (a deployment whose
@@ -182,7 +182,8 @@ def _sweep(
 def _apply_marks(
     conn: duckdb.DuckDBPyConnection, marks: Sequence[Mark], run_id: str, now: datetime
 ) -> None:
-    """Mark the batch's deployment windows done (one UPDATE for all of them), then sweep."""
+    """Shrink or close the batch's deployment windows (an UPDATE each), then sweep."""
+    _shrink_windows(conn, [mark for mark in marks if isinstance(mark, WindowProgress)])
     windows = [mark for mark in marks if isinstance(mark, WindowDone)]
     if windows:
         key = [f.name for f in fields(WindowDone)]  # sync_windows' key, column for column
@@ -196,6 +197,28 @@ def _apply_marks(
     for mark in marks:
         if isinstance(mark, ScopeComplete):
             _sweep(conn, mark, run_id, now)
+
+
+def _shrink_windows(conn: duckdb.DuckDBPyConnection, marks: Sequence[WindowProgress]) -> None:
+    """Record how far down each window has been read: the least `remaining_to` of the batch."""
+    if not marks:
+        return
+    least: dict[tuple[object, ...], datetime] = {}
+    for mark in marks:
+        key = (mark.project_key, mark.environment_key, mark.from_at, mark.to_at)
+        least[key] = min(mark.remaining_to, least.get(key, mark.remaining_to))
+    names = [f.name for f in fields(WindowDone)]
+    rows = pa.table(
+        {
+            **{name: [key[i] for key in least] for i, name in enumerate(names)},
+            "remaining_to": list(least.values()),
+        }
+    )
+    with registered(conn, "_progress", rows):
+        conn.execute(
+            "UPDATE sync_windows w SET remaining_to = least(coalesce(w.remaining_to, w.to_at), "
+            f"p.remaining_to) FROM _progress p WHERE {_match(names, 'w', 'p')}"
+        )
 
 
 def duplicate_keys(conn: duckdb.DuckDBPyConnection) -> list[str]:

@@ -290,7 +290,7 @@ def test_the_zstd_migration_keeps_every_payload_and_its_not_null(tmp_path):
         merge_batch(conn, deployment_frames("r1"), [], run_id="r1", now=NOW)
         everything = "SELECT * FROM deployments ORDER BY deployment_id"
         before = conn.execute(everything).fetchall()
-        assert migrate(conn) == ["0005_payload_zstd"]
+        assert migrate(conn)[0] == "0005_payload_zstd"
         assert conn.execute(everything).fetchall() == before  # same columns, same order
         with pytest.raises(duckdb.ConstraintException, match="_raw"):
             conn.execute("UPDATE deployments SET _raw = NULL")
@@ -327,7 +327,8 @@ def test_a_batch_marks_exactly_its_windows_done(warehouse):
     for env in ("staging", "production"):
         for start, end in pairwise(days):
             warehouse.execute(
-                "INSERT INTO sync_windows VALUES ('p', ?, ?, ?, 'r0', NULL)", [env, start, end]
+                "INSERT INTO sync_windows VALUES ('p', ?, ?, ?, 'r0', NULL, NULL)",
+                [env, start, end],
             )
     done = [WindowDone("p", "staging", days[0], days[1]), WindowDone("p", "production", *days[1:])]
     merge_batch(warehouse, deployment_frames("r1"), done, run_id="r1", now=NOW)

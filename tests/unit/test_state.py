@@ -1,44 +1,154 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 
-from etl.state import plan_windows
+from etl.records import WindowDone, WindowProgress
+from etl.resources import sql_dir
+from etl.state import SETTLE, Window, plan_windows
+from etl.warehouse.duckdb_file import connect
+from etl.warehouse.merge import merge_batch
+from etl.warehouse.migrate import migrate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=180)
+LOOKBACK = timedelta(days=8)
+WEEK = timedelta(days=7)
 
 
-def plan(warehouse, partitions, *, window_days=90, min_pieces=1, end=END):
+def plan(warehouse, partitions, *, end=END, force=False, reverify=WEEK, page_size=100):
     return plan_windows(
-        warehouse, partitions, run_id="r1", backfill_start=START, end=end,
-        lookback=timedelta(days=8), window=timedelta(days=window_days),
-        min_pieces=min_pieces, force_start=False,
+        warehouse, partitions, run_id=f"run-{end:%j%H%M%S}", backfill_start=START, end=end,
+        lookback=LOOKBACK, force_start=force, reverify=reverify, page_size=page_size,
     )  # fmt: skip
 
 
-def test_a_range_is_cut_into_windows_no_longer_than_window_days(warehouse):
-    windows = plan(warehouse, [("p", "prod")])
-    assert [(w.from_at, w.to_at) for w in windows] == [
-        (START, START + timedelta(days=90)),
-        (START + timedelta(days=90), END),
+def finish(warehouse, windows):
+    marks = [WindowDone(w.project_key, w.environment_key, w.from_at, w.to_at) for w in windows]
+    merge_batch(warehouse, {}, marks, run_id="done", now=END)
+
+
+def add_deployments(warehouse, started, *, project="p", env="prod", running=()):
+    for number, at in enumerate(started):
+        ended = None if at in running else at + timedelta(minutes=5)
+        warehouse.execute(
+            "INSERT INTO deployments (deployment_id, project_key, environment_key, application_key,"
+            " application_version, started_at, ended_at, status, kind, active, archived,"
+            " number_of_contributors, number_of_pull_requests, lines_added, lines_deleted,"
+            " lead_time_ms, _raw, _run_id, _loaded_at) VALUES (?, ?, ?, 'a', 'v', ?, ?, 's', 'k',"
+            " true, false, 0, 0, 0, 0, 0, '{}', 'r', now())",
+            [f"{project}-{env}-{at.isoformat()}-{number}", project, env, at, ended],
+        )
+
+
+def test_a_first_run_reads_each_partition_as_one_window_however_long_the_range(warehouse):
+    windows = plan(warehouse, [("p", "prod"), ("p", "test")])
+    assert [(w.environment_key, w.from_at, w.to_at) for w in windows] == [
+        ("prod", START, END),
+        ("test", START, END),
     ]
 
 
-def test_few_partitions_get_more_windows_that_tile_the_range_exactly(warehouse):
-    windows = plan(warehouse, [("p", "prod")], min_pieces=7)
-    assert len(windows) == 7
-    assert windows[0].from_at == START and windows[-1].to_at == END
-    assert all(a.to_at == b.from_at for a, b in pairwise(windows))
-    assert all((w.to_at - w.from_at).microseconds == 0 for w in windows)
+def test_an_unfinished_window_resumes_below_the_oldest_committed_deployment(warehouse):
+    (window,) = plan(warehouse, [("p", "prod")])
+    oldest = START + timedelta(days=100)
+    progress = WindowProgress("p", "prod", window.from_at, window.to_at, oldest)
+    merge_batch(warehouse, {}, [progress], run_id="r", now=END)
+    resumed = plan(warehouse, [("p", "prod")], end=END + timedelta(hours=1))
+    assert resumed[0] == Window("p", "prod", START, END, read_to=oldest)
+    assert resumed[0].unread_to == oldest
 
 
-def test_a_later_run_reads_only_from_the_last_end_minus_the_lookback(warehouse):
-    plan(warehouse, [("p", "prod")])
-    later = END + timedelta(days=1)
-    windows = plan(warehouse, [("p", "prod")], min_pieces=3, end=later)
-    resumed = windows[:2]  # the first run never marked its windows done
-    fresh = windows[2:]
-    assert [w.from_at for w in resumed] == [START, START + timedelta(days=90)]
-    assert fresh[0].from_at == END - timedelta(days=8) and fresh[-1].to_at == later
-    assert len(fresh) == 3
+def test_progress_only_ever_shrinks_a_window(warehouse):
+    (window,) = plan(warehouse, [("p", "prod")])
+    key = (window.project_key, window.environment_key, window.from_at, window.to_at)
+    early, late = START + timedelta(days=50), START + timedelta(days=150)
+    merge_batch(warehouse, {}, [WindowProgress(*key, early)], run_id="r", now=END)
+    merge_batch(warehouse, {}, [WindowProgress(*key, late)], run_id="r", now=END)
+    (remaining,) = warehouse.execute("SELECT remaining_to FROM sync_windows").fetchone()
+    assert remaining == early
+
+
+def test_a_later_run_starts_at_the_oldest_deployment_still_running(warehouse):
+    finish(warehouse, plan(warehouse, [("p", "prod")]))
+    running = END - timedelta(hours=30)
+    add_deployments(warehouse, [END - timedelta(days=3), running, END - timedelta(hours=2)],
+                    running={running})  # fmt: skip
+    later = END + timedelta(hours=1)
+    windows = plan(warehouse, [("p", "prod")], end=later, reverify=timedelta(0))
+    assert [(w.from_at, w.to_at) for w in windows] == [(running, later)]
+
+
+def test_without_running_deployments_a_later_run_reads_from_shortly_before_the_last_end(
+    warehouse,
+):
+    finish(warehouse, plan(warehouse, [("p", "prod")]))
+    later = END + timedelta(hours=1)
+    windows = plan(warehouse, [("p", "prod")], end=later, reverify=timedelta(0))
+    assert [(w.from_at, w.to_at) for w in windows] == [(END - SETTLE, later)]
+
+
+def test_a_deployment_running_for_longer_than_the_lookback_is_left_to_the_sweep(warehouse):
+    finish(warehouse, plan(warehouse, [("p", "prod")]))
+    stuck = END - LOOKBACK - timedelta(days=1)
+    add_deployments(warehouse, [stuck], running={stuck})
+    later = END + timedelta(hours=1)
+    windows = plan(warehouse, [("p", "prod")], end=later, reverify=timedelta(0))
+    assert [w.from_at for w in windows] == [END - SETTLE]
+
+
+def test_since_reads_the_whole_range_again_as_one_window(warehouse):
+    finish(warehouse, plan(warehouse, [("p", "prod")]))
+    later = END + timedelta(hours=1)
+    windows = plan(warehouse, [("p", "prod")], end=later, force=True)
+    assert [(w.from_at, w.to_at) for w in windows] == [(START, later)]
+
+
+def test_the_sweep_re_reads_all_history_within_the_period_in_equal_slices(warehouse):
+    finish(warehouse, plan(warehouse, [("p", "prod")]))
+    history = [START + timedelta(hours=6 * n) for n in range(700)]  # 700 over 175 days
+    add_deployments(warehouse, history)
+    hour, run = timedelta(hours=1), END
+    covered: set[datetime] = set()
+    slices = []
+    for _ in range(7 * 24):  # hourly runs for one period
+        run += hour
+        windows = plan(warehouse, [("p", "prod")], end=run)
+        finish(warehouse, windows)
+        below_tail = [w for w in windows if w.to_at < run]
+        slices.append(sum(1 for at in history if any(w.from_at <= at < w.to_at for w in windows)))
+        covered.update(at for at in history if any(w.from_at <= at < w.to_at for w in windows))
+        assert len(below_tail) <= 1  # a slice, or the slice joined to the tail
+    assert covered == set(history)
+    assert max(slices) <= 100  # a page each run: 700 ÷ 168 runs, rounded up to a page
+
+
+def test_after_a_gap_longer_than_the_period_everything_is_re_read(warehouse):
+    finish(warehouse, plan(warehouse, [("p", "prod")]))
+    add_deployments(warehouse, [START + timedelta(days=n) for n in range(170)])
+    later = END + WEEK + timedelta(hours=1)
+    windows = plan(warehouse, [("p", "prod")], end=later)
+    assert [(w.from_at, w.to_at) for w in windows] == [(START, later)]
+
+
+def test_an_older_warehouse_keeps_its_windows_and_resumes_them_whole(tmp_path):
+    earlier = tmp_path / "sql"
+    (earlier / "migrations").mkdir(parents=True)
+    (earlier / "views").mkdir()
+    for path in sorted((sql_dir() / "migrations").glob("*.sql")):
+        if path.name < "0006":
+            (earlier / "migrations" / path.name).write_text(path.read_text())
+    conn = connect(tmp_path / "w.duckdb")
+    try:
+        migrate(conn, earlier)
+        conn.execute(
+            "INSERT INTO sync_windows VALUES ('p', 'prod', ?, ?, 'old', 'old'), "
+            "('p', 'prod', ?, ?, 'old', NULL)",
+            [START, START + timedelta(days=90), START + timedelta(days=90), END],
+        )
+        assert migrate(conn) == ["0006_sync_resume"]
+        rows = conn.execute("SELECT count(*), count(remaining_to) FROM sync_windows").fetchone()
+        assert rows == (2, 0)
+        windows = plan(conn, [("p", "prod")], end=END + timedelta(hours=1))
+        assert windows[0] == Window("p", "prod", START + timedelta(days=90), END)
+    finally:
+        conn.close()
