@@ -121,7 +121,6 @@ class StreamReader:
         self._api = api
         self._settings = settings
         self._streams = set(settings.sync.streams)
-        self._page_size = settings.sync.page_size
         # Each running chain may hold one fetched page while it waits for the loader's queue,
         # so memory is bounded only if the number of running chains is: twice the requests
         # in flight keeps the connection pool busy while a chain hands its page over.
@@ -322,7 +321,7 @@ class StreamReader:
         items = await self._listing(
             Stream.RELEASE_PIPELINES,
             {"project_key": project_key},
-            OffsetPaginator(PIPELINES.format(projectKey=project_key), {}, self._page_size),
+            OffsetPaginator(PIPELINES.format(projectKey=project_key), {}, LISTING_LIMIT),
             route=PIPELINES,
             beta=True,
             key_fields=("key",),
@@ -346,7 +345,7 @@ class StreamReader:
             await self._listing(
                 Stream.RELEASE_PROGRESSIONS,
                 {"project_key": project_key, "pipeline_key": pipeline_key},
-                OffsetPaginator(path, {}, self._page_size),
+                OffsetPaginator(path, {}, LISTING_LIMIT),
                 route=PROGRESSIONS,
                 beta=True,
                 key_fields=("flagKey", "_createdAt"),
