@@ -18,6 +18,10 @@ Failure rule: an error confined to one partition (a 404 pipeline, a forbidden en
 record that does not fit its schema) is recorded for its stream and the rest of the run goes
 on; the run ends `partial`. A rejected token (401) or a warehouse failure ends the run
 `failed`. Committed batches are kept in every case.
+
+Readers see end-of-run states only: the sync writes its own working copy and publishes it
+(`Writer.publish`) when a run ends `succeeded` or `partial`; a failed or killed run leaves
+readers the last published state.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import polars as pl
 from etl.apistats import RequestLedger, StreamRequests
 from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream, insecure_http, size_bytes
-from etl.errors import DataError, EtlError
+from etl.errors import DataError, EtlError, WarehouseError
 from etl.extract.streams import StreamReader
 from etl.logs import event, run_context
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
@@ -65,6 +69,9 @@ T = TypeVar("T")
 # (the readers outpace Polars and DuckDB), so its depth is memory, not speed: a large sync
 # peaked 5-8 MB lower at 16 pages than at 64, and was no slower.
 QUEUE_UNITS = 16
+# Runs whose end state readers get: a failed run's committed batches stay in the sync's
+# working copy (the next run builds on them) but readers keep the last published state.
+PUBLISHED = ("succeeded", "partial")
 FLUSH_AFTER_S = 2.0
 
 
@@ -478,12 +485,16 @@ async def _sync(settings: Settings, report: RunReport) -> RunReport:
                     rate_limited=report.rate_limited,
                     error=report.error,
                 )
-                writer.publish()
+                if report.status in PUBLISHED:
+                    writer.publish()
             except duckdb.Error as exc:  # e.g. DuckDB invalidated the file after a failure
                 report.status = "failed"
                 reason = str(exc).splitlines()[0]
                 unrecorded = f"the run could not be recorded in etl_runs: {reason}"
                 report.error = f"{report.error}; {unrecorded}" if report.error else unrecorded
+            except WarehouseError as exc:  # the copy for readers: disk full, permissions
+                report.status = "failed"
+                report.error = f"{report.error}; {exc}" if report.error else str(exc)
     finally:
         writer.close()
         if report.ended_at is not None:

@@ -12,6 +12,8 @@ import duckdb
 import orjson
 import pytest
 
+from etl.warehouse.duckdb_file import DuckDBFile
+from tests.integration.processes import EXIT_WITHIN_S, run_cli, run_cli_signalled_after
 from tests.integration.warehouse_truth import (
     committed_state_differences,
     warehouse_differences,
@@ -24,49 +26,6 @@ requests_per_second = 2000
 window_days = 30
 batch_records = 1000
 """
-
-DEPLOYMENTS_PATH = "/api/v2/engineering-insights/deployments"
-EXIT_WITHIN_S = 30
-
-
-def deployment_pages_served(sandbox) -> int:
-    return sum(1 for record in sandbox.requests if record.path == DEPLOYMENTS_PATH)
-
-
-async def spawn_sync(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "etl", *args,
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-async def run_cli(args: list[str], env: dict[str, str]) -> int:
-    return await (await spawn_sync(args, env)).wait()
-
-
-async def run_cli_signalled_after(
-    args: list[str], env: dict[str, str], sandbox, pages: int, signum: int = signal.SIGKILL
-) -> int:
-    """Run `etl sync` and signal it once the sandbox has served it `pages` deployment pages.
-
-    The moment is tied to the run's progress, not to a wall clock, so the kill always lands
-    mid-run (the run still needs more pages) however fast the machine is: extraction, a
-    batch's normalization or its commit may be under way.
-    """
-    served_before = deployment_pages_served(sandbox)
-    process = await spawn_sync(args, env)
-    while deployment_pages_served(sandbox) - served_before < pages:
-        assert process.returncode is None, "the run ended before the kill: it proved nothing"
-        await asyncio.sleep(0.005)
-    process.send_signal(signum)
-    try:
-        return await asyncio.wait_for(process.wait(), EXIT_WITHIN_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError(
-            f"the run did not exit within {EXIT_WITHIN_S}s of signal {signum}"
-        ) from None
 
 
 @pytest.mark.slow
@@ -113,11 +72,13 @@ async def test_sigterm_mid_run_commits_what_it_wrote_consistently_and_exits_143(
         await process.stderr.read()
         code = await asyncio.wait_for(process.wait(), EXIT_WITHIN_S)
         assert code == 143
-        with duckdb.connect(str(db), read_only=True) as conn:
+        assert not db.exists()  # nothing published: readers never see a failed run's state
+        working = DuckDBFile(db).working  # the sync's own copy holds what it committed
+        with duckdb.connect(str(working), read_only=True) as conn:
             rows = conn.execute("SELECT status, error FROM etl_runs").fetchall()
             committed = conn.execute("SELECT count(*) FROM deployments").fetchone()[0]
         assert rows == [("failed", "interrupted")]
         assert committed > 0
-        assert committed_state_differences(db, sandbox.dataset.truth()) == []
+        assert committed_state_differences(working, sandbox.dataset.truth()) == []
         assert await run_cli(args, env) == 0
         assert warehouse_differences(db, sandbox.dataset.truth()) == []

@@ -7,6 +7,7 @@ import orjson
 
 from etl.config import Stream
 from etl.sync import sync
+from etl.warehouse.duckdb_file import DuckDBFile
 from tests.integration.warehouse_truth import table_fingerprint, warehouse_differences
 
 
@@ -107,7 +108,7 @@ async def test_stream_selection_reads_only_those_streams(sandbox_factory, settin
 WRONG_TOKEN = "api-00000000-0000-4000-8000-000000000000"
 
 
-async def test_wrong_token_fails_the_run_and_records_it(sandbox_factory, settings_for):
+async def test_wrong_token_fails_the_run_and_records_it_unpublished(sandbox_factory, settings_for):
     async with sandbox_factory(scale="tiny") as sandbox:
         settings = settings_for(sandbox)
         settings = settings.model_copy(update={"token": type(settings.token)(WRONG_TOKEN)})
@@ -116,8 +117,10 @@ async def test_wrong_token_fails_the_run_and_records_it(sandbox_factory, setting
     assert report.exit_code == 1
     assert "HTTP 401" in (report.error or "")
     assert WRONG_TOKEN not in (report.error or "")
-    with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
+    working = DuckDBFile(settings.warehouse.path).working
+    with duckdb.connect(str(working), read_only=True) as conn:
         assert conn.execute("SELECT status FROM etl_runs").fetchall() == [("failed",)]
+    assert not settings.warehouse.path.exists()
 
 
 async def test_ledger_records_counts_per_stream(sandbox_factory, settings_for):
