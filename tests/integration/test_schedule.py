@@ -11,7 +11,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from etl.schedule import run_schedule
 from etl.sync import sync
-from tests.integration.test_crash import run_cli, run_cli_signalled_after
+from etl.warehouse.duckdb_file import DuckDBFile
+from tests.integration.processes import run_cli, run_cli_signalled_after
 from tests.integration.warehouse_truth import warehouse_differences
 
 
@@ -69,7 +70,8 @@ async def test_sigterm_stops_the_schedule_after_the_current_batch_and_the_next_r
             ["schedule", *common], env, sandbox, pages=20, signum=signal.SIGTERM
         )
         assert code == 143
-        ((_, status, error, _, ended),) = ledger(db)
+        assert not db.exists()  # a failed run publishes nothing; its ledger is the sync's
+        ((_, status, error, _, ended),) = ledger(DuckDBFile(db).working)
         assert (status, error) == ("failed", "interrupted") and ended is not None
         assert await run_cli(["sync", *common, "-q"], env) == 0
         assert warehouse_differences(db, sandbox.dataset.truth()) == []
