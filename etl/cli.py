@@ -98,6 +98,7 @@ def build_settings(
     streams: tuple[str, ...] = (),
     projects: tuple[str, ...] = (),
     log_format: str | None = None,
+    progress: str | None = None,
 ) -> Settings:
     """Settings from the config file (default `./config.toml` when present) and the flags."""
     config = _default_config(config)
@@ -107,6 +108,7 @@ def build_settings(
         "sync.streams": _streams(streams),
         "scope.projects": list(projects) or None,
         "log.format": log_format,
+        "log.progress": progress,
     }
     return load_settings(config, overrides, os.environ, since=since, until=until)
 
@@ -186,6 +188,12 @@ log_format_option = click.option(
 @click.option("--project", "projects", multiple=True, metavar="KEY", help="Only these projects.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary table.")
 @log_format_option
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "live", "lines", "off"]),
+    help="auto: a live table on a terminal, a line every 30 s elsewhere; live; lines; off. "
+    "Default: [log] progress.",
+)
 @errors_to_exit_codes
 def sync(
     config: Path | None,
@@ -197,6 +205,7 @@ def sync(
     projects: tuple[str, ...],
     quiet: bool,
     log_format: str | None,
+    progress: str | None,
 ) -> None:
     """Run one sync: every selected stream from the API into the warehouse.
 
@@ -210,14 +219,17 @@ def sync(
       etl sync --since 2026-01-01 --stream deployments --log-format json
     """
     from etl.console import print_report
+    from etl.progress import progress_for
     from etl.sync import sync as run_sync
 
     settings = build_settings(
         config, db=db, base_url=base_url, since=since, until=until, streams=streams,
-        projects=projects, log_format=log_format,
+        projects=projects, log_format=log_format, progress=progress,
     )  # fmt: skip
     configure_logging(settings.log.level, settings.token, settings.log.format)
-    report = asyncio.run(_until_terminated(run_sync(settings)))
+    observer, display = progress_for(settings.log.progress)
+    with display:
+        report = asyncio.run(_until_terminated(run_sync(settings, observer)))
     if not quiet:
         print_report(report)
     if report.exit_code:

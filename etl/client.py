@@ -13,7 +13,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -150,6 +150,8 @@ class ApiClient:
         self._session: aiohttp.ClientSession | None = None
         self.stats = RequestLedger()
         """What the requests bought, per stream (read it live: `stats.snapshot()`)."""
+        self.on_page: Callable[[str, PageRequest, Page], None] | None = None
+        """Told of every page received, with its stream (the progress display)."""
 
     async def __aenter__(self) -> ApiClient:
         self._session = aiohttp.ClientSession(
@@ -238,7 +240,10 @@ class ApiClient:
                 raise DataError(f"GET {request.describe()}: response has no 'items' list")
             counters.pages += 1
             counters.records += len(items)
-            return Page(request=request, items=items, body=body, source=source)
+            page = Page(request=request, items=items, body=body, source=source)
+            if self.on_page is not None:
+                self.on_page(stream, request, page)
+            return page
 
     async def _fetch_split(
         self, request: PageRequest, *, route: str, beta: bool, stream: str

@@ -197,6 +197,7 @@ class LogSettings(_Section):
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json", "auto"] = "text"
+    progress: Literal["auto", "live", "lines", "off"] = "auto"
 
 
 class ScheduleSettings(_Section):

@@ -48,6 +48,7 @@ from etl.extract.streams import StreamReader
 from etl.logs import event, run_context
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.rejects import find_rejects, rejects_frame, without
+from etl.progress import RunObserver
 from etl.ratelimit import RateLimiter
 from etl.records import Fetched, Mark, StreamRejected
 from etl.state import Window, finish_run, plan_windows, start_run
@@ -145,6 +146,7 @@ class _Run:
         self.rejected: set[Stream] = set()
         self.unknown = UnknownFields()
         self.now = report.started_at
+        self.observer: RunObserver | None = None
         self.memory_limit = size_bytes(settings.warehouse.memory_limit)
         for stream in Stream:
             if stream in settings.sync.streams or stream in (Stream.PROJECTS, Stream.ENVIRONMENTS):
@@ -173,7 +175,7 @@ class _Run:
         settings = self.settings
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
-            return await _in_thread_to_completion(
+            windows = await _in_thread_to_completion(
                 self.warehouse,
                 plan_windows,
                 self.conn,
@@ -186,6 +188,9 @@ class _Run:
                 reverify=timedelta(days=settings.sync.reverify_days),
                 page_size=settings.sync.page_size,
             )
+        if self.observer is not None:
+            self.observer.windows_planned(windows)
+        return windows
 
     async def load_forever(self) -> None:
         """Batch units from the queue and load each batch; return after the sentinel.
@@ -402,7 +407,7 @@ def run_options(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json", exclude={"token"})
 
 
-async def sync(settings: Settings) -> RunReport:
+async def sync(settings: Settings, observer: RunObserver | None = None) -> RunReport:
     """Run one batch: every selected stream from the API into the warehouse.
 
     Returns the report (also written to `etl_runs`). Raises only for problems before the
@@ -414,10 +419,10 @@ async def sync(settings: Settings) -> RunReport:
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)
     report = RunReport(run_id=new_run_id(started), started_at=started)
     with run_context(report.run_id):
-        return await _sync(settings, report)
+        return await _sync(settings, report, observer)
 
 
-async def _sync(settings: Settings, report: RunReport) -> RunReport:
+async def _sync(settings: Settings, report: RunReport, observer: RunObserver | None) -> RunReport:
     started = report.started_at
     if insecure_http(settings.api.base_url):
         log.warning(
@@ -451,6 +456,10 @@ async def _sync(settings: Settings, report: RunReport) -> RunReport:
             ca_bundle=settings.api.ca_bundle,
         )
         report.api = api.stats
+        if observer is not None:
+            observer.run_started(report.run_id, api.stats)
+            api.on_page = observer.page
+            run.observer = observer
         try:
             async with api:
                 await _run(run, api)

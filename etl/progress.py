@@ -1,0 +1,318 @@
+"""Progress of a run while it goes: a live table on a terminal, a line now and then elsewhere.
+
+The sync tells a `RunObserver` what it planned (deployment windows) and hands it every page
+the client receives; the request counters come from the run's `RequestLedger`
+(`etl.apistats`). The observer only adds numbers on the event loop (a few dict updates per
+page of 100 records); the live table is drawn by rich's own refresh thread four times a
+second from those numbers, so the sync never waits for the terminal.
+
+How far along a stream is:
+- offset listings (projects, environments, pipelines, releases, policies): items received ÷
+  the `totalCount` of every listing started so far;
+- deployments: the share of the planned time windows covered. Pages come newest first, so a
+  window is covered from its end down to the oldest `startedAt` received so far, and whole
+  once its last page arrived.
+Both grow as discovery finds more projects, so early estimates are rough. ETA = elapsed ×
+(1 − done) ÷ done.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from etl.logs import event
+from etl.paginate import Page, PageRequest
+
+if TYPE_CHECKING:
+    from etl.apistats import RequestLedger
+    from etl.state import Window
+
+log = logging.getLogger(__name__)
+
+ProgressMode = Literal["auto", "live", "lines", "off"]
+
+# Off a terminal: one line per this many seconds (a long run only; short runs stay quiet).
+LINE_EVERY_S = 30.0
+# The request rate shown is over this many recent seconds.
+RATE_WINDOW_S = 5.0
+
+
+class _Started(msgspec.Struct):
+    startedAt: int = 0
+
+
+_STARTED = msgspec.json.Decoder(_Started)
+
+
+@dataclass
+class StreamProgress:
+    """What one stream has done so far, and how much there is (where known)."""
+
+    items: int = 0
+    listings: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Offset listing path → (totalCount, items received)."""
+    windows: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
+    """Deployment window (project, environment, from ms) → (length ms, covered ms)."""
+    started: float | None = None
+    finished: float | None = None
+
+    def done(self) -> float | None:
+        """The share done, 0..1, or None while nothing tells how much there is."""
+        # Copied in one step first: the display thread reads while the event loop adds.
+        windows = list(self.windows.values())
+        if windows:
+            planned = sum(length for length, _ in windows)
+            covered = sum(covered for _, covered in windows)
+            return min(1.0, covered / planned) if planned else None
+        listings = list(self.listings.values())
+        if listings:
+            total = sum(total for total, _ in listings)
+            received = sum(min(total, got) for total, got in listings)
+            return received / total if total else 1.0
+        return None
+
+
+class RunObserver:
+    """Collects a run's progress; `LiveProgress` and `LineProgress` show it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.streams: dict[str, StreamProgress] = {}
+        self.ledger: RequestLedger | None = None
+        self.run_id = ""
+        self.after_page: Callable[[], None] | None = None
+
+    def run_started(self, run_id: str, ledger: RequestLedger) -> None:
+        """The run's id and its request counters (read, never written, here)."""
+        self.run_id, self.ledger = run_id, ledger
+
+    def windows_planned(self, windows: Sequence[Window]) -> None:
+        """Deployment windows this run reads: the denominator of the deployments' share."""
+        stream = self._stream("deployments")
+        for window in windows:
+            key = (window.project_key, window.environment_key, _ms(window.from_at))
+            length = _ms(window.to_at) - key[2]
+            stream.windows.setdefault(key, (length, 0))
+
+    def page(self, stream_name: str, request: PageRequest, page: Page) -> None:
+        """One page received (called by the client for every 200 answer)."""
+        stream = self._stream(stream_name)
+        stream.items += len(page.items)
+        params = request.params
+        if stream_name == "deployments" and "from" in params:
+            self._covered(stream, params, page)
+        else:
+            total = page.body.get("totalCount")
+            if isinstance(total, int) and not isinstance(total, bool):
+                _, got = stream.listings.get(request.path, (total, 0))
+                # A listing read again (it drifted) starts over at offset 0.
+                first = params.get("offset", "0") == "0"
+                stream.listings[request.path] = (total, len(page.items) + (0 if first else got))
+        if self.after_page is not None:
+            self.after_page()
+
+    def _covered(self, stream: StreamProgress, params: Any, page: Page) -> None:
+        key = (params["projectKey"], params["environmentKey"], int(params["from"]))
+        length, covered = stream.windows.get(key, (int(params["to"]) + 1 - key[2], 0))
+        links = page.body.get("_links")
+        if not (isinstance(links, dict) and links.get("next")):
+            covered = length  # the window's last page
+        elif page.items:
+            try:
+                oldest = _STARTED.decode(page.items[-1]).startedAt
+            except msgspec.DecodeError:
+                oldest = 0
+            if oldest:
+                covered = max(covered, min(length, int(params["to"]) + 1 - oldest))
+        stream.windows[key] = (length, covered)
+
+    def _stream(self, name: str) -> StreamProgress:
+        stream = self.streams.get(name)
+        if stream is None:
+            stream = self.streams[name] = StreamProgress(started=self.clock())
+        return stream
+
+    def snapshot(self) -> list[StreamRow]:
+        """Every stream's row, for display (safe from another thread: values only grow)."""
+        now = self.clock()
+        counters = self.ledger.snapshot() if self.ledger is not None else {}
+        rows = []
+        for name, stream in list(self.streams.items()):
+            api = counters.get(name, {})
+            done = stream.done()
+            if done == 1.0 and stream.finished is None:
+                stream.finished = now
+            elapsed = (stream.finished or now) - (stream.started or self.started)
+            eta = elapsed * (1 - done) / done if done else None
+            rows.append(
+                StreamRow(
+                    name,
+                    int(api.get("pages", 0)),
+                    stream.items,
+                    int(api.get("requests", 0)),
+                    int(api.get("rate_limited", 0)),
+                    int(api.get("retries", 0)),
+                    elapsed,
+                    done,
+                    eta,
+                )
+            )
+        return rows
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    """One stream's line of the display."""
+
+    stream: str
+    pages: int
+    records: int
+    requests: int
+    rate_limited: int
+    retries: int
+    elapsed_s: float
+    done: float | None
+    eta_s: float | None
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return (
+        f"{seconds // 60}:{seconds % 60:02d}"
+        if seconds < 3600
+        else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    )
+
+
+class _Rates:
+    """Requests per second per stream over the last `RATE_WINDOW_S` (display thread only)."""
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, dict[str, int]]] = deque()
+
+    def update(self, now: float, rows: list[StreamRow]) -> dict[str, float]:
+        self.samples.append((now, {row.stream: row.requests for row in rows}))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW_S:
+            self.samples.popleft()
+        then, before = self.samples[0]
+        span = now - then
+        if span <= 0:
+            return {}
+        return {row.stream: (row.requests - before.get(row.stream, 0)) / span for row in rows}
+
+
+class LiveProgress:
+    """The live table on a terminal: one row per stream, redrawn by rich 4 times a second."""
+
+    def __init__(self, observer: RunObserver, console: Console) -> None:
+        self.observer = observer
+        self.rates = _Rates()
+        self.live = Live(
+            self, console=console, refresh_per_second=4, transient=True, redirect_stdout=False
+        )
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def __rich__(self) -> Group:
+        observer = self.observer
+        rows = observer.snapshot()
+        rates = self.rates.update(observer.clock(), rows)
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        for column in ("stream", "pages", "records", "req/s", "429s", "retries", "elapsed",
+                       "done", "ETA"):  # fmt: skip
+            table.add_column(column, justify="left" if column == "stream" else "right")
+        for row in rows:
+            table.add_row(
+                row.stream, f"{row.pages:,}", f"{row.records:,}",
+                f"{rates.get(row.stream, 0.0):.1f}", str(row.rate_limited), str(row.retries),
+                _duration(row.elapsed_s),
+                "-" if row.done is None else f"{row.done:.0%}", _duration(row.eta_s),
+            )  # fmt: skip
+        etas = [row.eta_s for row in rows if row.eta_s is not None]
+        elapsed = observer.clock() - observer.started
+        head = Text.assemble(
+            ("syncing ", "bold"), observer.run_id, f"  elapsed {_duration(elapsed)}",
+            f"  ETA {_duration(max(etas)) if etas else '-'}",
+        )  # fmt: skip
+        return Group(head, table)
+
+
+class LineProgress:
+    """Off a terminal: a log line every `LINE_EVERY_S` while a run goes on, nothing else."""
+
+    def __init__(self, observer: RunObserver) -> None:
+        self.observer = observer
+        self.next_at = observer.started + LINE_EVERY_S
+        observer.after_page = self.maybe_log
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.observer.after_page = None
+
+    def maybe_log(self) -> None:
+        """Log a progress line if one is due (called on every page; cheap otherwise)."""
+        now = self.observer.clock()
+        if now < self.next_at:
+            return
+        self.next_at = now + LINE_EVERY_S
+        rows = self.observer.snapshot()
+        parts = [
+            f"{row.stream} {row.records:,} records"
+            + (f" ({row.done:.0%})" if row.done is not None else "")
+            for row in rows
+        ]
+        log.info(
+            "progress: %s", "; ".join(parts),
+            extra=event(
+                "progress",
+                records=sum(row.records for row in rows),
+                requests=sum(row.requests for row in rows),
+                rate_limited=sum(row.rate_limited for row in rows),
+            ),
+        )  # fmt: skip
+
+
+def progress_for(
+    mode: ProgressMode, console: Console | None = None
+) -> tuple[RunObserver | None, AbstractContextManager[Any]]:
+    """The observer to hand `sync` and the display to run it inside, for `mode`.
+
+    `auto`: the live table when stderr is a terminal, progress lines otherwise; `live`: the
+    table even off a terminal (drawn as a terminal would get it); `lines`; `off`.
+    """
+    if mode == "auto":
+        mode = "live" if sys.stderr.isatty() else "lines"
+    if mode == "off":
+        return None, nullcontext()
+    observer = RunObserver()
+    if mode == "lines":
+        return observer, LineProgress(observer)
+    console = console or Console(file=sys.stderr, force_terminal=True)
+    return observer, LiveProgress(observer, console)
