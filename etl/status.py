@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from etl.errors import ConfigError
+from etl.errors import ConfigError, WarehouseError
+from etl.lastrun import read_last_run
 from etl.warehouse import open_reader
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_STALE = 0, 1, 3, 4
@@ -103,20 +104,48 @@ def _streams(raw: str | None) -> list[StreamRequests]:
 def read_status(
     path: Path, streams: list[str], now: datetime, *, limit: int, max_age: timedelta | None
 ) -> Status:
-    """Freshness of `streams` and the last `limit` runs of the warehouse at `path`."""
-    conn = open_reader(path)
+    """Freshness of `streams` and the last `limit` runs of the warehouse at `path`.
+
+    Freshness is what readers see: the published ledger. The runs add the latest run's own
+    record (`etl.lastrun`), since a failed or killed run is never published.
+    """
+    latest = read_last_run(path)
     try:
-        rows = conn.execute(
-            "SELECT run_id, status, started_at, ended_at, coalesce(requests, 0), "
-            "coalesce(rate_limited, 0), error, streams FROM etl_runs ORDER BY started_at DESC"
-        ).fetchall()
-    finally:
-        conn.close()
-    runs = [Run(*row[:7], streams=_streams(row[7])) for row in rows]  # type: ignore[misc]
-    freshness = [_freshness(name, runs, now) for name in streams]
+        conn = open_reader(path)
+    except WarehouseError:
+        if latest is None:
+            raise
+        published: list[Run] = []
+    else:
+        try:
+            rows = conn.execute(
+                "SELECT run_id, status, started_at, ended_at, coalesce(requests, 0), "
+                "coalesce(rate_limited, 0), error, streams FROM etl_runs ORDER BY started_at DESC"
+            ).fetchall()
+        finally:
+            conn.close()
+        published = [Run(*row[:7], streams=_streams(row[7])) for row in rows]  # type: ignore[misc]
+    runs = list(published)
+    if latest is not None and latest.get("run_id") not in {run.run_id for run in runs}:
+        runs.insert(0, _from_record(latest))
+    freshness = [_freshness(name, published, now) for name in streams]
     status = Status(freshness, runs[:limit], max_age)
     _judge(status, runs)
     return status
+
+
+def _from_record(row: dict[str, Any]) -> Run:
+    ended = row.get("ended_at")
+    return Run(
+        str(row.get("run_id")),
+        str(row.get("status")),
+        datetime.fromisoformat(str(row.get("started_at"))),
+        datetime.fromisoformat(ended) if ended else None,
+        int(row.get("requests") or 0),
+        int(row.get("rate_limited") or 0),
+        row.get("error"),
+        streams=_streams(orjson.dumps(row.get("streams") or {}).decode()),
+    )
 
 
 def _freshness(name: str, runs: list[Run], now: datetime) -> Freshness:

@@ -45,6 +45,7 @@ from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream, insecure_http, size_bytes
 from etl.errors import DataError, EtlError, WarehouseError
 from etl.extract.streams import StreamReader
+from etl.lastrun import record_last_run
 from etl.logs import event, run_context
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.rejects import find_rejects, rejects_frame, without
@@ -434,6 +435,7 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
     try:
         writer.migrate()
         start_run(conn, report.run_id, started, run_options(settings))
+        record_last_run(settings.warehouse.path, _ledger_row(report))
         log.info(
             "run started: %s into %s", settings.api.base_url, settings.warehouse.path,
             extra=event("run_started"),
@@ -507,8 +509,24 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
     finally:
         writer.close()
         if report.ended_at is not None:
+            record_last_run(settings.warehouse.path, _ledger_row(report))
+        if report.ended_at is not None:
             _log_outcome(report)
     return report
+
+
+def _ledger_row(report: RunReport) -> dict[str, Any]:
+    """The run's ledger row as `etl status` reads it from `lastrun`."""
+    return {
+        "run_id": report.run_id,
+        "status": report.status,
+        "started_at": report.started_at.isoformat(),
+        "ended_at": report.ended_at.isoformat() if report.ended_at else None,
+        "requests": report.requests,
+        "rate_limited": report.rate_limited,
+        "error": report.error,
+        "streams": report.streams_json(),
+    }
 
 
 def _log_outcome(report: RunReport) -> None:

@@ -83,3 +83,17 @@ async def test_no_warehouse_and_a_bad_max_age_are_one_line_errors(tmp_path):
     assert code == 1 and out.startswith("etl: error:") and "no warehouse here yet" in out
     code, out = await status(tmp_path / "none.duckdb", "--max-age", "soon")
     assert code == 2 and "--max-age: 'soon' is not an age" in out
+
+
+async def test_a_killed_last_run_exits_1_as_abandoned(sandbox_factory, tmp_path):
+    from tests.integration.processes import run_cli_signalled_after
+
+    db = tmp_path / "w.duckdb"
+    async with sandbox_factory(scale="medium", latency_ms=10) as sandbox:
+        assert await sync(db, sandbox, sandbox.config.token, "--stream", "projects") == 0
+        args = ["sync", "--db", str(db), "--base-url", sandbox.url, "-q"]
+        env = env_with(sandbox.config.token)
+        await run_cli_signalled_after(args, env, sandbox, pages=5)  # SIGKILL
+    code, out = await status(db)
+    assert code == 1
+    assert "abandoned" in out and "killed or crashed" in out
