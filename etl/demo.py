@@ -79,7 +79,9 @@ def _print_answers(console: Console, page: ReportResult) -> None:
     console.print(f"\n[bold]report[/bold]: {page.path.resolve()}")
     if not h:
         return
-    console.print(f"  {page.range_from} to {page.range_to}: {h['deployments']:,} deployments")
+    console.print(
+        f"  {page.range_from} to {page.range_to}, {page.scope}: {h['deployments']:,} deployments"
+    )
     console.print(
         f"  lead time: median {_hours(h['lead_time_p50_h'])}, mean "
         f"{_hours(h['lead_time_mean_h'])} (LaunchDarkly: {h['launchdarkly_lead_time_tier']}, "

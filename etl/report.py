@@ -44,6 +44,7 @@ class ReportResult:
     range_from: date | None
     range_to: date | None
     headline: Row = field(default_factory=dict)
+    scope: str = "all environments"
 
 
 def parse_day(value: str | None, flag: str) -> date | None:
@@ -78,6 +79,7 @@ class ReportData:
     generated_at: datetime
     range_from: date | None = None
     range_to: date | None = None
+    scope: str = "all environments"
     headline: Row = field(default_factory=dict)
     summary: list[Row] = field(default_factory=list)
     weeks: list[Row] = field(default_factory=list)
@@ -108,11 +110,12 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
         raise ConfigError(f"--since {first} is after --until {last}")
     data.range_from, data.range_to = first, last
     span = [first, last]
+    data.scope = _scope_headline(conn)
     data.headline = _one(conn, """
-        WITH picked AS (SELECT * FROM metric_deployments WHERE day BETWEEN ? AND ?),
+        WITH picked AS (SELECT * FROM headline_deployments WHERE day BETWEEN ? AND ?),
         rec AS (SELECT quantile_cont(recovery_h, 0.5) AS p50, count(recovery_h) AS recovered,
                        count(*) AS failures
-                FROM failed_deployment_recovery WHERE day BETWEEN ? AND ?)
+                FROM headline_recovery WHERE day BETWEEN ? AND ?)
         SELECT count(*) AS deployments,
             count(*) FILTER (WHERE successful) AS successful,
             count(*) FILTER (WHERE picked.failed) AS failed,
@@ -158,11 +161,11 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
                     / 3600000.0 AS lead_time_p50_h,
                 quantile_cont(lead_time_ms, 0.9) FILTER (WHERE successful AND NOT rollback)
                     / 3600000.0 AS lead_time_p90_h
-            FROM metric_deployments GROUP BY week_start
+            FROM headline_deployments GROUP BY week_start
         ),
         rec AS (
             SELECT week_start, quantile_cont(recovery_h, 0.5) AS recovery_p50_h
-            FROM failed_deployment_recovery GROUP BY week_start
+            FROM headline_recovery GROUP BY week_start
         )
         SELECT w.week_start, coalesce(a.deployments, 0) AS deployments,
             coalesce(a.successful, 0) AS successful, coalesce(a.rollbacks, 0) AS rollbacks,
@@ -193,6 +196,33 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
         ORDER BY last_removed_at DESC, flag_key LIMIT 12""")  # fmt: skip
     _read_releases(conn, data)
     return data
+
+
+def _scope_headline(conn: duckdb.DuckDBPyConnection) -> str:
+    """Scope the headline and the weekly trends to the critical environments, if any.
+
+    Summed over development, staging and production, a deployment frequency counts every
+    version two or three times and a lead time mixes environments: DORA's keys are about
+    production. LaunchDarkly marks production-like environments `critical`; without any,
+    every environment counts (and the page says so). Temporary views: the connection is
+    read-only, and they vanish with it.
+    """
+    critical = """
+        SELECT project_key, environment_key FROM environments
+        WHERE critical AND _deleted_at IS NULL"""
+    (names,) = conn.execute(
+        f"SELECT string_agg(DISTINCT environment_key, ', ' ORDER BY environment_key) "
+        f"FROM ({critical}) JOIN (SELECT DISTINCT project_key, environment_key "
+        f"FROM metric_deployments) USING (project_key, environment_key)"
+    ).fetchone() or (None,)
+    where = f"WHERE (project_key, environment_key) IN ({critical})" if names else ""
+    conn.execute(
+        f"CREATE TEMP VIEW headline_deployments AS SELECT * FROM metric_deployments {where}"
+    )
+    conn.execute(
+        f"CREATE TEMP VIEW headline_recovery AS SELECT * FROM failed_deployment_recovery {where}"
+    )
+    return f"critical environments ({names})" if names else "all environments"
 
 
 def _read_releases(conn: duckdb.DuckDBPyConnection, data: ReportData) -> None:
@@ -250,9 +280,13 @@ def _card(title: str, value: str, note: str) -> str:
 
 def _headline(data: ReportData) -> str:
     h = data.headline
+    scope = (
+        f'<p class="note">Cards: {escape(data.scope)}. Table: every project, environment and '
+        "application with a deployment in the range.</p>"
+    )
     days = ((data.range_to - data.range_from).days + 1) if data.range_to and data.range_from else 0
     per_week = h["successful"] * 7 / days if days else None
-    return '<div class="cards">' + "".join(
+    return scope + '<div class="cards">' + "".join(
         [
             _card("Deployments", f"{h['deployments']:,}",
                   f"{h['successful']:,} successful · {h['deploy_days']} deploy days · "
@@ -471,7 +505,7 @@ def render(data: ReportData) -> str:
         dora = recovery = '<p class="empty">No deployments in the warehouse yet.</p>'
     sections = [
         ("dora", "The four keys", f"{dora}"),
-        ("trends", "Week by week", _trends(data)),
+        ("trends", f"Week by week · {data.scope}", _trends(data)),
         ("recovery", "Failures not recovered yet", recovery),
         ("funnel", "Release funnel", _funnels(data)),
         ("phases", "Time in release phases", _phases(data)),
@@ -562,4 +596,4 @@ def write_report(
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    return ReportResult(out, data.range_from, data.range_to, data.headline)
+    return ReportResult(out, data.range_from, data.range_to, data.headline, data.scope)

@@ -88,3 +88,33 @@ def test_the_command_fails_in_one_line(tmp_path):
         2,
         "etl: error: --since: 'last tuesday' is not an ISO date (YYYY-MM-DD)",
     )
+
+
+def _execute(db: Path, *statements: tuple[str, list[object]]) -> None:
+    conn = connect(db)
+    try:
+        for sql, params in statements:
+            conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
+def test_the_headline_counts_the_critical_environments_when_there_are_any(tmp_path):
+    db = _warehouse(tmp_path / "w.duckdb", application="api")
+    _execute(db, (
+        "INSERT INTO deployments SELECT * REPLACE ('d-staging' AS deployment_id,"
+        " 'staging' AS environment_key) FROM deployments WHERE deployment_id = 'd0'", [],
+    ))  # fmt: skip
+    assert write_report(db, tmp_path / "a.html").headline["deployments"] == 4
+    add_environment = (
+        "INSERT INTO environments (project_key, environment_key, environment_id, name, critical,"
+        " _raw, _run_id, _loaded_at) VALUES (?, ?, ?, ?, ?, '{}', 'r', now())"
+    )
+    _execute(
+        db,
+        (add_environment, [HOSTILE, "production", "p", "Production", True]),
+        (add_environment, [HOSTILE, "staging", "s", "Staging", False]),
+    )
+    result = write_report(db, tmp_path / "b.html")
+    assert result.scope == "critical environments (production)"
+    assert result.headline["deployments"] == 3
