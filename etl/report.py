@@ -80,6 +80,7 @@ class ReportData:
     range_from: date | None = None
     range_to: date | None = None
     scope: str = "all environments"
+    scope_pairs: frozenset[tuple[str, str]] | None = None
     headline: Row = field(default_factory=dict)
     summary: list[Row] = field(default_factory=list)
     weeks: list[Row] = field(default_factory=list)
@@ -110,7 +111,7 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
         raise ConfigError(f"--since {first} is after --until {last}")
     data.range_from, data.range_to = first, last
     span = [first, last]
-    data.scope = _scope_headline(conn)
+    data.scope, data.scope_pairs = _scope_headline(conn)
     data.headline = _one(conn, """
         WITH picked AS (SELECT * FROM headline_deployments WHERE day BETWEEN ? AND ?),
         rec AS (SELECT quantile_cont(recovery_h, 0.5) AS p50, count(recovery_h) AS recovered,
@@ -198,7 +199,9 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
     return data
 
 
-def _scope_headline(conn: duckdb.DuckDBPyConnection) -> str:
+def _scope_headline(
+    conn: duckdb.DuckDBPyConnection,
+) -> tuple[str, frozenset[tuple[str, str]] | None]:
     """Scope the headline and the weekly trends to the critical environments, if any.
 
     Summed over development, staging and production, a deployment frequency counts every
@@ -222,7 +225,10 @@ def _scope_headline(conn: duckdb.DuckDBPyConnection) -> str:
     conn.execute(
         f"CREATE TEMP VIEW headline_recovery AS SELECT * FROM failed_deployment_recovery {where}"
     )
-    return f"critical environments ({names})" if names else "all environments"
+    if not names:
+        return "all environments", None
+    pairs = frozenset((p, e) for p, e in conn.execute(critical).fetchall())
+    return f"critical environments ({names})", pairs
 
 
 def _read_releases(conn: duckdb.DuckDBPyConnection, data: ReportData) -> None:
@@ -264,9 +270,15 @@ def _tier(value: str | None, scheme: str) -> str:
     )
 
 
-def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
+def _table(
+    headers: list[str], rows: list[list[str]], empty: str, *, collapse_after: int | None = None
+) -> str:
+    """A table; folded into a <details> (no script needed) past `collapse_after` rows."""
     if not rows:
         return f'<p class="empty">{escape(empty)}</p>'
+    if collapse_after is not None and len(rows) > collapse_after:
+        table = _table(headers, rows, empty)
+        return f"<details><summary>{len(rows)} rows</summary>{table}</details>"
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -281,8 +293,10 @@ def _card(title: str, value: str, note: str) -> str:
 def _headline(data: ReportData) -> str:
     h = data.headline
     scope = (
-        f'<p class="note">Cards: {escape(data.scope)}. Table: every project, environment and '
-        "application with a deployment in the range.</p>"
+        f'<p class="note">Cards and table: {escape(data.scope)}, per application below; '
+        "other environments under the table.</p>"
+        if data.scope_pairs
+        else f'<p class="note">Cards: {escape(data.scope)}.</p>'
     )
     days = ((data.range_to - data.range_from).days + 1) if data.range_to and data.range_from else 0
     per_week = h["successful"] * 7 / days if days else None
@@ -309,7 +323,25 @@ def _headline(data: ReportData) -> str:
     ) + "</div>"  # fmt: skip
 
 
-def _summary_table(rows: list[Row]) -> str:
+def _summary(data: ReportData) -> str:
+    """The critical environments' rows in view, the other environments' folded below."""
+    pairs = data.scope_pairs
+    shown = [
+        r
+        for r in data.summary
+        if pairs is None or (r["project_key"], r["environment_key"]) in pairs
+    ]
+    others = [r for r in data.summary if r not in shown]
+    html = _summary_table(shown, collapse=pairs is None)
+    if others:
+        html += (
+            f"<details><summary>Other environments: {len(others)} rows</summary>"
+            f"{_summary_table(others, collapse=False)}</details>"
+        )
+    return html
+
+
+def _summary_table(rows: list[Row], *, collapse: bool) -> str:
     body = [
         [
             _e(r["project_key"]), _e(r["environment_key"]), _e(r["application_key"]),
@@ -326,7 +358,9 @@ def _summary_table(rows: list[Row]) -> str:
     headers = ["project", "environment", "application", "deploys", "deploy days/wk",
                "DORA freq.", "lead p50", "lead mean", "LD lead", "DORA lead", "failure rate",
                "DORA CFR", "recovery p50", "DORA recovery"]  # fmt: skip
-    return _table(headers, body, "No deployments in this range.")
+    return _table(
+        headers, body, "No deployments in this range.", collapse_after=24 if collapse else None
+    )
 
 
 def _trends(data: ReportData) -> str:
@@ -427,7 +461,7 @@ def _phases(data: ReportData) -> str:
     return (
         f'<p class="note">{note}</p>'
         + _table(["project", "pipeline", "phase", "stays ended", "in it now", "p50", "p90"], rows,
-                 "No release phase history yet.")
+                 "No release phase history yet.", collapse_after=20)
         + "<h3>Stalled releases <small>in their phase longer than its p90</small></h3>"
         + _table(["project", "pipeline", "flag", "phase", "in phase", "p90"], stalled,
                  "No release is stalled.")
@@ -498,7 +532,7 @@ def render(data: ReportData) -> str:
     """The page as one HTML string."""
     if data.range_from and data.range_to:
         scope = f"{data.range_from:%d %b %Y} – {data.range_to:%d %b %Y} (UTC)"
-        dora = _headline(data) + _summary_table(data.summary)
+        dora = _headline(data) + _summary(data)
         recovery = _unrecovered(data.unrecovered)
     else:
         scope = "no deployments yet"
@@ -567,6 +601,7 @@ tbody tr:hover{background:#f8f9fc}
 .tier.none,.none{color:#9ca3af}
 .status{font-weight:600}.status.succeeded{color:#17643f}.status.failed{color:#9b1c1c}
 .status.partial{color:#8a5a06}
+details{margin:8px 0}summary{cursor:pointer;color:#2947a9;font-weight:600;padding:4px 0}
 .empty{color:var(--muted);font-style:italic}.note{color:var(--muted);font-size:12.5px}
 """
 
