@@ -23,6 +23,7 @@ from etl.config import ScheduleSettings, Settings
 from etl.cron import cron_trigger
 from etl.errors import EtlError
 from etl.logs import event
+from etl.progress import progress_for
 from etl.sync import RunReport, sync
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def run_schedule(
     runs: int | None = None,
     *,
     run_now: bool = False,
-    run_sync: Callable[[Settings], Awaitable[RunReport]] = sync,
+    run_sync: Callable[[Settings], Awaitable[RunReport]] | None = None,
 ) -> int:
     """Sync at every time of `trigger`; stop on SIGTERM/SIGINT or after `runs` runs.
 
@@ -60,11 +61,13 @@ async def run_schedule(
         trigger: an APScheduler trigger (`trigger_for`; tests pass finer ones).
         runs: stop after this many runs (default: until a signal).
         run_now: run once at start as well, then on the trigger.
-        run_sync: the run itself (`etl.sync.sync`).
+        run_sync: the run itself (default: `etl.sync.sync` with the progress display that
+            `[log] progress` asks for).
 
     Returns:
         The exit code: the last run's, or 143/130 when a signal interrupted a run.
     """
+    run = run_sync or _sync_with_progress
     stop = asyncio.Event()
     codes: list[int] = []
     current: list[asyncio.Task[Any]] = []
@@ -77,7 +80,7 @@ async def run_schedule(
         assert task is not None
         current.append(task)
         try:
-            report = await run_sync(settings)
+            report = await run(settings)
         except EtlError as exc:
             log.error("run could not start: %s", exc, extra=event("run_not_started"))
             codes.append(1)
@@ -131,3 +134,10 @@ def _next_time(scheduler: AsyncIOScheduler) -> str:
     job = scheduler.get_job("sync")
     when = job.next_run_time if job is not None else None
     return f"{when:%Y-%m-%d %H:%M:%S}" if when else "-"
+
+
+async def _sync_with_progress(settings: Settings) -> RunReport:
+    """One run with its progress shown as `[log] progress` says (off a terminal: lines)."""
+    observer, display = progress_for(settings.log.progress)
+    with display:
+        return await sync(settings, observer)

@@ -125,7 +125,7 @@ class DuckDBFileWriter:
         except OSError as exc:
             temp.unlink(missing_ok=True)
             raise WarehouseError(f"{files.path}: publishing failed: {exc}") from None
-        log.info("published %s (%s copy)", files.path, how)
+        log.debug("published %s (%s copy)", files.path, how)  # housekeeping: every run
 
     def close(self) -> None:
         """Close the connection (DuckDB checkpoints what is left) and let another sync in."""
