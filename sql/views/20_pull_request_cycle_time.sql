@@ -1,7 +1,8 @@
 -- Pull request cycle time: one row per pull request and environment it reached, with the
 -- first successful deployment (rollbacks excluded) that shipped it there. Stages in hours:
 -- review = created → merged, merge_to_deploy = merged → that deployment's end,
--- cycle = created → that deployment's end. Coding time (first commit → PR opened) is not per
+-- cycle = created → that deployment's end, from_previous_environment = the end of its first
+-- deployment to the environment it reached just before (in time) → this one. Coding time (first commit → PR opened) is not per
 -- PR in the API; deployments carry it only as an average over their PRs (coding_duration_ms).
 CREATE OR REPLACE VIEW pull_request_cycle_time AS
 WITH shipped AS (
@@ -34,6 +35,13 @@ SELECT
     s.first_deployed_at,
     hours_between(pr.created_at, pr.merged_at) AS review_h,
     hours_between(pr.merged_at, s.first_deployed_at) AS merge_to_deploy_h,
-    hours_between(pr.created_at, s.first_deployed_at) AS cycle_h
+    hours_between(pr.created_at, s.first_deployed_at) AS cycle_h,
+    lag(s.environment_key) OVER reached AS previous_environment_key,
+    hours_between(lag(s.first_deployed_at) OVER reached, s.first_deployed_at)
+        AS from_previous_environment_h
 FROM shipped s
-JOIN pull_requests pr USING (pull_request_id);
+JOIN pull_requests pr USING (pull_request_id)
+WINDOW reached AS (
+    PARTITION BY s.pull_request_id, s.project_key, s.application_key
+    ORDER BY s.first_deployed_at, s.environment_key
+);

@@ -212,6 +212,19 @@ def test_pull_request_cycle_time_per_environment_reached(synced, conn):
             "merge_to_deploy_h": None if merged is None else (dep.ended_ms - merged) / HOUR_MS,
             "cycle_h": (dep.ended_ms - pr["createTime"]) / HOUR_MS,
         }
+    reached: defaultdict[tuple[str, str, str], list[tuple[int, str]]] = defaultdict(list)
+    for (pr_id, project, app, env), dep in first.items():
+        assert dep.ended_ms is not None
+        reached[(pr_id, project, app)].append((dep.ended_ms, env))
+    for (pr_id, project, app), stops in reached.items():
+        stops.sort()
+        for n, (at, env) in enumerate(stops):
+            before = stops[n - 1] if n else None
+            expected[(pr_id, project, app, env)] |= {
+                "previous_environment_key": before and before[1],
+                "from_previous_environment_h": before and (at - before[0]) / HOUR_MS,
+            }
+    assert any(len(stops) >= 3 for stops in reached.values())
     actual = {
         (r["pull_request_id"], r["project_key"], r["application_key"], r["environment_key"]): r
         for r in _rows(conn, "SELECT * FROM pull_request_cycle_time")
