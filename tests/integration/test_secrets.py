@@ -1,0 +1,121 @@
+"""Secrets: no command lets the token (or a database password) out.
+
+Every command runs with a canary token — syncs at DEBUG in both log formats, a sync whose
+token the server rejects, a scheduled run, status, sql over every ledger column — then every
+byte they printed, every file they left (the warehouse and its write-ahead log, reports,
+exports) and every text value in the warehouse is searched for the canaries: zero hits.
+
+A new command is one more line in `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from aiohttp.test_utils import TestServer
+
+from etl.sandbox import Dataset, SandboxConfig, make_app
+
+CANARY_TOKEN = "api-c4a7a7e0-0000-4000-8000-canary000001"
+REJECTED_TOKEN = "api-c4a7a7e0-0000-4000-8000-canary000002"
+CANARY_PASSWORD = "pg-canary-password-0003"
+CANARIES = (CANARY_TOKEN, REJECTED_TOKEN, CANARY_PASSWORD)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `etl` invocation: its arguments (`{db}`, `{url}`, `{out}` filled in) and the
+    exit codes it may end with."""
+
+    args: tuple[str, ...]
+    exits: tuple[int, ...] = (0,)
+    token: str = CANARY_TOKEN
+
+
+COMMANDS = [
+    Command(("sync", "--db", "{db}", "--base-url", "{url}", "--log-format", "text")),
+    Command(("sync", "--db", "{db}", "--base-url", "{url}", "--since", "2025-06-01",
+             "--log-format", "json")),
+    Command(("sync", "--db", "{db}", "--base-url", "{url}"), exits=(1,), token=REJECTED_TOKEN),
+    Command(("schedule", "--db", "{db}", "--base-url", "{url}", "--every", "60", "--runs", "1")),
+    Command(("status", "--db", "{db}", "--limit", "50")),
+    Command(("sql", "--db", "{db}", "--format", "json", "SELECT * FROM etl_runs")),
+    Command(("sql", "--db", "{db}", "--format", "csv", "SELECT * FROM etl_runs")),
+    Command(("sql", "--db", "{db}", "SELECT * FROM etl_runs")),
+]  # fmt: skip
+
+
+async def run(command: Command, values: dict[str, str], workdir: Path) -> tuple[int, bytes]:
+    env = {
+        **os.environ,
+        "LD_API_TOKEN": command.token,
+        "PGPASSWORD": CANARY_PASSWORD,
+        "ETL_PG_PASSWORD": CANARY_PASSWORD,
+    }
+    args = [arg.format(**values) for arg in command.args]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "etl", *args, env=env, cwd=workdir,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out + err
+
+
+def text_values_holding(db: Path, needle: str) -> list[str]:
+    """`table.column` of every text value in the warehouse that contains `needle`."""
+    hits: list[str] = []
+    with duckdb.connect(str(db), read_only=True) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE data_type IN ('VARCHAR', 'JSON') OR data_type LIKE '%[]'"
+        ).fetchall()
+        for table, column in columns:
+            (found,) = conn.execute(
+                f'SELECT count(*) FROM "{table}" WHERE "{column}"::VARCHAR LIKE ?',
+                [f"%{needle}%"],
+            ).fetchone()
+            if found:
+                hits.append(f"{table}.{column}")
+    return hits
+
+
+async def test_no_command_lets_a_canary_out(tmp_path):
+    config = SandboxConfig(scale="tiny", token=CANARY_TOKEN, now_ms=int(time.time() // 60 * 60_000))
+    dataset = Dataset.generate(config.seed, config.scale, config.anchor_ms())
+    (tmp_path / "config.toml").write_text('[log]\nlevel = "DEBUG"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    db = tmp_path / "warehouse.duckdb"
+    printed: list[tuple[str, bytes]] = []
+    async with TestServer(make_app(dataset, config), host="127.0.0.1") as server:
+        values = {"db": str(db), "url": str(server.make_url("")).rstrip("/"), "out": str(out)}
+        for command in COMMANDS:
+            code, output = await run(command, values, tmp_path)
+            assert code in command.exits, (command.args, output.decode()[-2000:])
+            printed.append((" ".join(command.args), output))
+
+    leaks = [
+        f"output of `etl {name}`"
+        for name, output in printed
+        for c in CANARIES
+        if c.encode() in output
+    ]
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".duckdb" for path in files)
+    leaks += [
+        f"file {path.relative_to(tmp_path)}"
+        for path in files
+        for c in CANARIES
+        if c.encode() in path.read_bytes()
+    ]
+    leaks += [f"warehouse value {hit}" for c in CANARIES for hit in text_values_holding(db, c)]
+    assert leaks == []
+    # The search itself works: the rejected token's run is in the ledger, the sync logged.
+    assert b"etl: error: " in printed[2][1] and b"401" in printed[2][1]
