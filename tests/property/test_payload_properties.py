@@ -1,0 +1,269 @@
+"""Property-based: any payload LaunchDarkly's schemas allow normalizes, and round-trips every
+modelled field; a record that does not fit is named (record and field) and the rest loads.
+
+The fast run draws `FAST` examples per schema; the `slow` run draws `SLOW` (≥ 1,000).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from etl.config import Stream
+from etl.errors import DataError
+from etl.normalize import NORMALIZERS, Batch, UnknownFields
+from etl.normalize import schemas as spec
+from etl.normalize.rejects import find_rejects, without
+from etl.rawjson import encode
+from etl.records import Fetched
+from tests.property.openapi import payloads
+
+FAST, SLOW = 40, 1_000
+CONTEXT = {"project_key": "p", "environment_key": "e", "pipeline_key": "pl"}
+
+# stream → (OpenAPI schema, our RecordSpec, the fields that make a record's identity)
+STREAMS: dict[Stream, tuple[str, spec.RecordSpec, tuple[str, ...]]] = {
+    Stream.PROJECTS: ("Project", spec.PROJECTS, ("key",)),
+    Stream.ENVIRONMENTS: ("Environment", spec.ENVIRONMENTS, ("key",)),
+    Stream.DEPLOYMENTS: ("DeploymentRep", spec.DEPLOYMENTS, ("id",)),
+    Stream.RELEASE_PIPELINES: ("ReleasePipeline", spec.RELEASE_PIPELINES, ("key",)),
+    Stream.RELEASE_PROGRESSIONS: ("ReleaseProgression", spec.RELEASE_PROGRESSIONS, ("flagKey",)),
+    Stream.RELEASE_POLICIES: ("ReleasePolicy", spec.RELEASE_POLICIES, ("_id",)),
+}
+
+
+def path(record: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(record, dict):
+            return None
+        record = record.get(part)
+    return record
+
+
+def iso_ms(text: str | None) -> int | None:
+    return None if text is None else int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def first_of(*paths: str) -> Callable[[Any], Any]:
+    def pick(record: Any) -> Any:
+        return next((v for p in paths if (v := path(record, p)) is not None), None)
+
+    return pick
+
+
+# Every modelled field of each stream's main table: column → where it comes from.
+FIELDS: dict[Stream, tuple[str, str, dict[str, str | Callable[[Any], Any]]]] = {
+    Stream.PROJECTS: ("projects", "key", {
+        "project_key": "key", "project_id": "_id", "name": "name", "tags": "tags",
+        "include_in_snippet_by_default": "includeInSnippetByDefault",
+        "default_release_pipeline_key": "defaultReleasePipelineKey",
+    }),
+    Stream.ENVIRONMENTS: ("environments", "key", {
+        "environment_key": "key", "environment_id": "_id", "name": "name", "color": "color",
+        "tags": "tags", "critical": "critical", "default_ttl": "defaultTtl",
+        "secure_mode": "secureMode", "default_track_events": "defaultTrackEvents",
+        "require_comments": "requireComments", "confirm_changes": "confirmChanges",
+    }),
+    Stream.DEPLOYMENTS: ("deployments", "id", {
+        "deployment_id": "id", "environment_key": "environmentKey",
+        "application_key": "applicationKey", "application_version": "applicationVersion",
+        "started_at": "startedAt", "ended_at": "endedAt", "duration_ms": "durationMs",
+        "status": "status", "kind": "kind", "active": "active", "archived": "archived",
+        "number_of_contributors": "numberOfContributors",
+        "number_of_pull_requests": "numberOfPullRequests", "lines_added": "linesAdded",
+        "lines_deleted": "linesDeleted", "lead_time_ms": "leadTime",
+        "coding_duration_ms": "leadTimeStages.codingDurationMs",
+        "review_duration_ms": "leadTimeStages.reviewDurationMs",
+        "wait_duration_ms": "leadTimeStages.waitDurationMs",
+        "deploy_duration_ms": "leadTimeStages.deployDurationMs",
+        "total_lead_time_ms": "leadTimeStages.totalLeadTimeMs",
+        "metadata": lambda r: None if r.get("metadata") is None else orjson.dumps(r["metadata"]),
+    }),
+    Stream.RELEASE_PIPELINES: ("release_pipelines", "key", {
+        "pipeline_key": "key", "name": "name", "description": "description",
+        "created_at": lambda r: iso_ms(r.get("createdAt")), "tags": "tags",
+        "version": "_version", "is_project_default": "isProjectDefault",
+        "is_legacy": "_isLegacy", "phase_count": lambda r: len(r["phases"]),
+    }),
+    Stream.RELEASE_PROGRESSIONS: ("release_progressions", "flagKey", {
+        "flag_key": "flagKey", "created_at": "_createdAt", "completed_at": "_completedAt",
+        "active_phase_id": "activePhaseId", "active_phase_status": "activePhaseStatus",
+        "status": lambda r: "active" if r.get("_completedAt") is None else "completed",
+    }),
+    Stream.RELEASE_POLICIES: ("release_policies", "_id", {
+        "policy_id": "_id", "policy_key": "key", "name": "name", "rank": "rank",
+        "release_method": "releaseMethod", "scope_environment_keys": "scope.environmentKeys",
+        "scope_flag_tag_keys": "scope.flagTagKeys",
+        "rollout_context_kind_key": first_of(
+            "guardedReleaseConfig.rolloutContextKindKey",
+            "progressiveReleaseConfig.rolloutContextKindKey",
+        ),
+        "min_sample_size": "guardedReleaseConfig.minSampleSize",
+        "rollback_on_regression": "guardedReleaseConfig.rollbackOnRegression",
+        "metric_keys": "guardedReleaseConfig.metricKeys",
+        "metric_group_keys": "guardedReleaseConfig.metricGroupKeys",
+        "stages": lambda r: None if (s := first_of(
+            "guardedReleaseConfig.stages", "progressiveReleaseConfig.stages")(r)) is None
+            else [{"allocation": x.get("allocation"), "duration_ms": x.get("durationMillis")}
+                  for x in s],
+    }),
+}  # fmt: skip
+
+
+def distinct(stream: Stream, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each record (and each embedded pull request) its own identity, as the API does."""
+    _, _, identity = STREAMS[stream]
+    for i, record in enumerate(records):
+        for field in identity:
+            record[field] = f"{record[field]}#{i}"
+        for j, pr in enumerate(path(record, "pullRequests.items") or []):
+            pr["id"] = f"{pr['id']}#{i}.{j}"
+    return records
+
+
+def batches(stream: Stream, min_size: int = 1) -> st.SearchStrategy[list[dict[str, Any]]]:
+    name, record_spec, _ = STREAMS[stream]
+    one = payloads(name, record_spec.required)
+    return st.lists(one, min_size=min_size, max_size=4).map(lambda rs: distinct(stream, rs))
+
+
+def normalize(stream: Stream, units: list[Fetched]) -> dict[str, pl.DataFrame]:
+    return NORMALIZERS[stream](
+        units, Batch("run", datetime(2026, 1, 1, tzinfo=UTC), UnknownFields())
+    )
+
+
+def unit(stream: Stream, records: list[dict[str, Any]]) -> Fetched:
+    return Fetched(stream, CONTEXT, [encode(r) for r in records], body={"phases": []})
+
+
+def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows with every timestamp as epoch milliseconds (far years exceed Python's datetime)."""
+    stamps = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
+    return frame.with_columns(pl.col(stamps).dt.epoch("ms")).to_dicts()
+
+
+def check_round_trip(stream: Stream, records: list[dict[str, Any]]) -> None:
+    frames = normalize(stream, [unit(stream, records)])
+    table, id_field, fields = FIELDS[stream]
+    by_id = {row[next(iter(fields))]: row for row in rows(frames[table])}
+    assert len(by_id) == len(records)
+    for record in records:
+        row = by_id[record[id_field]]
+        for column, source in fields.items():
+            expected = source(record) if callable(source) else path(record, source)
+            actual = row[column]
+            if column == "metadata" and actual is not None:
+                actual = orjson.dumps(orjson.loads(actual))
+            assert actual == expected, (column, actual, expected)
+        kept = {k: v for k, v in record.items() if k not in spec.ENVIRONMENT_SECRET_FIELDS}
+        assert orjson.loads(row["_raw"]) == kept
+    if stream is Stream.DEPLOYMENTS:
+        prs = {pr["id"]: pr for r in records for pr in path(r, "pullRequests.items") or []}
+        assert sorted(frames["pull_requests"]["pull_request_id"]) == sorted(prs)
+        for pr_row in rows(frames["pull_requests"]):
+            pr = prs[pr_row["pull_request_id"]]
+            assert (pr_row["title"], pr_row["created_at"], pr_row["merged_at"], pr_row["url"]) == (
+                pr["title"],
+                pr["createTime"],
+                pr.get("mergeTime"),
+                pr["url"],
+            )
+            assert orjson.loads(pr_row["_raw"]) == pr
+        refs = {
+            (r["id"], ref.get("projectKey"), ref.get("flagKey"))
+            for r in records
+            for ref in path(r, "flagReferences.items") or []
+        }
+        table_refs = frames["deployment_flag_references"]
+        assert set(table_refs.select("deployment_id", "project_key", "flag_key").rows()) == refs
+    if stream is Stream.RELEASE_PIPELINES:
+        phases = [(r["key"], p.get("id"), i) for r in records for i, p in enumerate(r["phases"])]
+        table_phases = frames["release_pipeline_phases"]
+        assert table_phases.select("pipeline_key", "phase_id", "phase_index").rows() == phases
+
+
+@pytest.mark.parametrize("stream", list(STREAMS), ids=lambda s: s.value)
+def test_any_payload_the_schema_allows_round_trips(stream: Stream) -> None:
+    run_round_trip(stream, FAST)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream", list(STREAMS), ids=lambda s: s.value)
+def test_any_payload_the_schema_allows_round_trips_at_length(stream: Stream) -> None:
+    run_round_trip(stream, SLOW)
+
+
+def run_round_trip(stream: Stream, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(batches(stream))
+    def holds(records: list[dict[str, Any]]) -> None:
+        check_round_trip(stream, records)
+
+    holds()
+
+
+def wrong_value(dtype: pl.DataType) -> Any:
+    """A JSON value that does not fit `dtype`."""
+    if dtype == pl.Int64 or dtype == pl.Boolean:
+        return "not-a-number" if dtype == pl.Int64 else "yes"
+    if dtype == pl.String:
+        return {"an": "object"}
+    return 12345  # a list or an object given a number
+
+
+@st.composite
+def broken_batches(draw: st.DrawFn, stream: Stream) -> tuple[list[dict[str, Any]], int, str]:
+    """A valid batch with one record broken: a required field missing, null or mistyped."""
+    records = draw(batches(stream, min_size=2))
+    _, record_spec, _ = STREAMS[stream]
+    victim = draw(st.integers(0, len(records) - 1))
+    field = draw(st.sampled_from([f for f in record_spec.required if f != record_spec.id_field]))
+    record = records[victim]
+    record[record_spec.id_field] = f"broken-record-{victim}"
+    how = draw(st.sampled_from(["missing", "null", "mistyped"]))
+    if how == "missing":
+        del record[field]
+    else:
+        record[field] = None if how == "null" else wrong_value(record_spec.dtype.to_schema()[field])
+    return records, victim, field
+
+
+def check_rejected(stream: Stream, records: list[dict[str, Any]], victim: int, field: str) -> None:
+    units = [unit(stream, records)]
+    with pytest.raises(DataError):
+        normalize(stream, units)
+    batch = Batch("run", datetime(2026, 1, 1, tzinfo=UTC), UnknownFields())
+    rejects = find_rejects(units, NORMALIZERS[stream], batch)
+    assert rejects is not None
+    assert [(r.unit, r.item) for r in rejects] == [(0, victim)]
+    assert f"broken-record-{victim}" in rejects[0].error and field in rejects[0].error
+    table, _, _ = FIELDS[stream]
+    assert normalize(stream, without(units, rejects))[table].height == len(records) - 1
+
+
+@pytest.mark.parametrize("stream", list(STREAMS), ids=lambda s: s.value)
+def test_a_record_that_does_not_fit_is_named_and_the_rest_loads(stream: Stream) -> None:
+    run_rejects(stream, FAST)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream", list(STREAMS), ids=lambda s: s.value)
+def test_a_record_that_does_not_fit_is_named_and_the_rest_loads_at_length(stream: Stream) -> None:
+    run_rejects(stream, SLOW)
+
+
+def run_rejects(stream: Stream, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(broken_batches(stream))
+    def holds(case: tuple[list[dict[str, Any]], int, str]) -> None:
+        check_rejected(stream, *case)
+
+    holds()
