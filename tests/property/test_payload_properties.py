@@ -7,7 +7,7 @@ The fast run draws `FAST` examples per schema; the `slow` run draws `SLOW` (≥ 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -48,7 +48,12 @@ def path(record: Any, dotted: str) -> Any:
 
 
 def iso_ms(text: str | None) -> int | None:
-    return None if text is None else int(datetime.fromisoformat(text).timestamp() * 1000)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return (
+        None
+        if text is None
+        else (datetime.fromisoformat(text) - epoch) // timedelta(milliseconds=1)
+    )
 
 
 def first_of(*paths: str) -> Callable[[Any], Any]:
