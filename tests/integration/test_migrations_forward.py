@@ -59,7 +59,9 @@ def rows_as_text(db: Path, columns: dict[str, list[str]]) -> dict[str, list[tupl
 def migrate_to_current(db: Path) -> list[str]:
     writer = open_warehouse(db).writer()
     try:
-        return writer.migrate()
+        applied = writer.migrate()
+        writer.publish()  # the sync migrates its working copy; readers see what it publishes
+        return applied
     finally:
         writer.close()
 
