@@ -12,7 +12,8 @@ import signal
 import duckdb
 import pytest
 
-from tests.integration.test_crash import CONFIG, deployment_pages_served, run_cli, spawn_sync
+from tests.integration.processes import deployment_pages_served, run_cli, spawn_etl
+from tests.integration.test_crash import CONFIG
 from tests.integration.warehouse_truth import warehouse_differences
 
 KILLS = 20
@@ -26,7 +27,7 @@ async def killed_at_random(
     run finished first."""
     pages = rng.randint(1, 12)
     served_before = deployment_pages_served(sandbox)
-    process = await spawn_sync(args, env)
+    process = await spawn_etl(args, env)
     while deployment_pages_served(sandbox) - served_before < pages:
         if process.returncode is not None:
             return False
