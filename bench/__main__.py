@@ -1,6 +1,7 @@
 """`python -m bench [--quick] [--only SCENARIO ...]`: run the benchmark, print one table.
 
-Scenarios (in the order they run): rate, latency, peer, incremental, cpu, memory. `profile`
+Scenarios (in the order they run): rate, latency, peer, incremental, cpu, memory, and the
+request economy's floor, budget, hourly, resume (`bench/economy.py`). `profile`
 runs only when asked for (`--only profile`): it profiles one CPU-bound `etl sync`.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import scenarios
+from bench import economy, scenarios
 from bench.profiling import profile_scenario
 from bench.report import print_table, write_json
 from bench.runners import Runner
@@ -32,9 +33,16 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "incremental": scenarios.incremental,
     "cpu": scenarios.cpu_bound,
     "memory": scenarios.memory,
+    "floor": economy.floor,
+    "budget": economy.budget,
+    "hourly": economy.hourly,
+    "resume": economy.resume,
     "profile": profile_scenario,
 }
-DEFAULT = ("rate", "latency", "peer", "incremental", "cpu", "memory")
+DEFAULT = (
+    "rate", "latency", "peer", "incremental", "cpu", "memory",
+    "floor", "budget", "hourly", "resume",
+)  # fmt: skip
 NEEDS_DLT = {"peer"}
 
 
@@ -51,6 +59,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None, help="Runs per figure (default 3).")
     parser.add_argument("--peer-scale", default=None, help="Scale of the CPU-bound dlt peer.")
     parser.add_argument("--cpu-scale", default=None, help="Scale of the CPU-bound scenario.")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="Run `etl` from this checkout in the request-economy scenarios (before/after).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the work directory.")
     parser.add_argument("--no-json", action="store_true", help="Do not write bench/results/.")
     return parser.parse_args(argv)
@@ -74,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         plan.peer_scale = args.peer_scale
     if args.cpu_scale:
         plan.cpu_scale = args.cpu_scale
+    if args.code:
+        plan.code = args.code.resolve()
     has_dlt = importlib.util.find_spec("dlt") is not None
     started = datetime.now(UTC)
     clock = time.perf_counter()

@@ -206,9 +206,10 @@ class Sandbox:
         """What the sandbox holds (`/_sandbox/truth/counts`)."""
         return dict(self._get("/_sandbox/truth/counts"))
 
-    def advance(self) -> dict[str, int]:
-        """One deterministic small change (`POST /_sandbox/advance`)."""
-        return dict(self._request("/_sandbox/advance", method="POST"))
+    def advance(self, now_ms: int | None = None) -> dict[str, int]:
+        """One deterministic small change up to `now_ms` (`POST /_sandbox/advance`)."""
+        query = f"?now_ms={now_ms}" if now_ms is not None else ""
+        return dict(self._request(f"/_sandbox/advance{query}", method="POST"))
 
     def wait_for_window(self) -> float:
         """Sleep until a fresh rate-limit window opens; return the seconds slept.
@@ -225,12 +226,14 @@ class Sandbox:
 
 
 def delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
-    """Requests the sandbox answered between two summaries, by status (e.g. {"200": 317})."""
+    """Requests the sandbox answered between two summaries, by status (e.g. {"200": 317}),
+    with `total` and `deploymentPages` (200 answers of the deployments listing)."""
     statuses = set(before.get("byStatus", {})) | set(after.get("byStatus", {}))
     counts = {
         status: int(after.get("byStatus", {}).get(status, 0))
         - int(before.get("byStatus", {}).get(status, 0))
         for status in statuses
     }
-    counts["total"] = int(after.get("total", 0)) - int(before.get("total", 0))
+    for key in ("total", "deploymentPages"):
+        counts[key] = int(after.get(key, 0)) - int(before.get(key, 0))
     return {key: value for key, value in counts.items() if value}

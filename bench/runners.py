@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,6 @@ class EtlConfig:
     max_in_flight: int = 8
     page_size: int = 100
     backfill_days: int = 180
-    window_days: float = SyncSettings().window_days
     batch_records: int = SyncSettings().batch_records
     overrides: tuple[tuple[str, str], ...] = ()
     """More `section.key` settings, as written on a command line (`warehouse.threads=2`)."""
@@ -37,7 +39,6 @@ class EtlConfig:
         sections: dict[str, dict[str, Any]] = {
             "sync": {
                 "backfill_days": self.backfill_days,
-                "window_days": self.window_days,
                 "page_size": self.page_size,
                 "batch_records": self.batch_records,
             },
@@ -148,6 +149,40 @@ class Runner:
         _read_ledger(result, db)
         result.detail["db"] = str(db)
         return result
+
+    def etl_sync_killed(
+        self, sandbox: Sandbox, config: EtlConfig, db: Path, after_pages: int
+    ) -> dict[str, int]:
+        """`etl sync` into `db`, SIGKILLed after the sandbox served it `after_pages` pages.
+
+        Returns what the sandbox answered during the run (see `delta`), and `killed` (1 when
+        the kill landed before the run ended by itself).
+        """
+        name = self._name("etl-killed")
+        config_path = self.workdir / f"{name}.toml"
+        config_path.write_text(config.toml())
+        env = {**os.environ, "LD_API_TOKEN": self.token}
+        cmd = [
+            sys.executable, "-m", "etl", "sync",
+            "--config", str(config_path), "--db", str(db), "--base-url", sandbox.url, "-q",
+        ]  # fmt: skip
+        before = sandbox.summary()
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=config.code or REPO
+            )
+            try:
+                while process.poll() is None:
+                    pages = sandbox.summary().get("deploymentPages", 0)
+                    if pages - before.get("deploymentPages", 0) >= after_pages:
+                        process.send_signal(signal.SIGKILL)
+                        break
+                    time.sleep(0.01)
+            finally:
+                process.wait()
+        served = delta(before, sandbox.summary())
+        served["killed"] = int(process.returncode == -signal.SIGKILL)
+        return served
 
     def dlt_peer(self, sandbox: Sandbox) -> RunResult:
         """The dlt `rest_api` pipeline against `sandbox` into a fresh DuckDB file."""

@@ -44,6 +44,8 @@ class Plan:
     cpu_scale: str = "large"
     peer_scale: str = "large"
     incremental_scale: str = "medium"
+    code: Path | None = None
+    """Another checkout to run `etl` from in the request-economy scenarios (before/after)."""
     budgets: dict[str, float] = field(
         default_factory=lambda: {
             "rate": 60.0,
@@ -55,6 +57,11 @@ class Plan:
             "peer": 200.0,
             "incremental": 40.0,
             "memory": 15.0,
+            "floor-sparse": 30.0,
+            "floor-dense": 60.0,
+            "budget": 100.0,
+            "hourly": 60.0,
+            "resume": 40.0,
         }
     )
 

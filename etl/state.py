@@ -12,10 +12,10 @@ each over one window of `sync_windows`. Which windows a run reads (`plan_windows
   Later runs start the tail at the oldest deployment that was still running at the last run
   (it can still change), else `SETTLE` before the last run's end, never more than
   `lookback` before that end.
-* **The re-verification slice**: history older than the tail is re-read in a rolling sweep,
-  top to bottom, so that all of it is read once per `reverify` period. Each run re-reads the
-  share of the partition's deployments due since the last slice (elapsed ÷ period), rounded
-  up to whole pages, counted in the warehouse; a slice that starts at the top joins the tail.
+* **The re-verification slice**: history older than the tail is re-read by a sweep that
+  moves down it at the pace of the whole history (counted in the warehouse) per `reverify`
+  period, a page ahead and in whole pages, so it costs the floor of the history once per
+  period, spread over the runs; a slice that starts at the top joins the tail.
 
 Guarantee (documented in docs/design.md): the next run sees every deployment started since
 `SETTLE` before the last run's end and every change to one that was running at the last run
@@ -108,13 +108,13 @@ def plan_windows(
             planned = _supersede(conn, planned, backfill_start, end)
         unfinished = {(w.project_key, w.environment_key) for w in planned}
         fresh: list[Window] = []
-        sweeps: list[tuple[str, str, datetime | None]] = []
+        sweeps: list[tuple[str, str, datetime | None, datetime]] = []
         for project_key, environment_key in partitions:
             history = histories.get((project_key, environment_key))
             if force_start or history is None:
                 if end > backfill_start:
                     fresh.append(Window(project_key, environment_key, backfill_start, end))
-                sweeps.append((project_key, environment_key, None))
+                sweeps.append((project_key, environment_key, None, end))
                 continue
             tail = min(max(_tail_start(history, lookback), backfill_start), end)
             # A partition still resuming a window is not swept: its history in the warehouse
@@ -126,19 +126,18 @@ def plan_windows(
                     conn, (project_key, environment_key), history, tail, end, reverify, page_size
                 )
             if sweep is not None:
-                slice_from, slice_to, position = sweep
-                if slice_to >= tail:
-                    tail = min(tail, slice_from)  # the slice joins the tail: one chain
+                if sweep.to_at >= tail:
+                    tail = min(tail, sweep.from_at)  # the slice joins the tail: one chain
                 else:
-                    fresh.append(Window(project_key, environment_key, slice_from, slice_to))
-                sweeps.append((project_key, environment_key, position))
+                    fresh.append(Window(project_key, environment_key, sweep.from_at, sweep.to_at))
+                sweeps.append((project_key, environment_key, sweep.position, sweep.paid_until))
             if end > tail:
                 fresh.append(Window(project_key, environment_key, tail, end))
         if fresh:
             with registered(conn, "_fresh", _windows_frame(fresh, run_id).to_arrow()):
                 conn.execute("INSERT OR REPLACE INTO sync_windows BY NAME SELECT * FROM _fresh")
         if sweeps:
-            rows = [[p, e, position, end] for p, e, position in sweeps]
+            rows = [list(sweep) for sweep in sweeps]
             conn.executemany(
                 "DELETE FROM sync_reverify WHERE project_key = ? AND environment_key = ?",
                 [row[:2] for row in rows],
@@ -200,6 +199,18 @@ def _tail_start(history: _History, lookback: timedelta) -> datetime:
     return max(start, history.last_end - lookback)
 
 
+@dataclass(frozen=True, slots=True)
+class _Slice:
+    """The history a run re-verifies, [from_at, to_at), and where the sweep goes next."""
+
+    from_at: datetime
+    to_at: datetime
+    position: datetime | None
+    """The next slice ends here; None: it starts again at the top."""
+    paid_until: datetime
+    """The next slice is due at the first run that ends at or after this."""
+
+
 def _reverify_slice(
     conn: duckdb.DuckDBPyConnection,
     partition: tuple[str, str],
@@ -208,39 +219,49 @@ def _reverify_slice(
     end: datetime,
     period: timedelta,
     page_size: int,
-) -> tuple[datetime, datetime, datetime | None] | None:
-    """The slice [from, to) of history this run re-reads, and the sweep's next position.
+) -> _Slice | None:
+    """The slice of history this run re-verifies; None when none is due.
 
-    None when sweeping is off (a period of 0) or there is no history below the tail. The
-    slice holds the share of the partition's deployments due since the last slice (elapsed ÷
-    period, counted in the warehouse), rounded up to whole pages, below the sweep's position
-    (`top` when the sweep starts again). The next position is None when the slice reached the
-    oldest window: the next slice starts again at the top.
+    The sweep moves down the partition's history below the tail at the pace of one whole
+    history (counted in the warehouse) per `period`, in whole pages and a page ahead: a run
+    that finds the sweep due (`paid_until` reached) reads the pages due by now plus one,
+    and the sweep is paid until the moment those deployments would have come due. So each
+    deployment is re-read no later than a continuous sweep would (within the period, plus
+    one run interval), no slice ends in a partly filled page except the oldest, and the
+    sweep costs the floor of the history once per period, spread over the runs.
     """
     if period <= timedelta(0) or top <= history.first_from:
         return None
-    swept_at = history.swept_at or history.last_end
-    share = max(0.0, (end - swept_at) / period)
+    paid_until = history.swept_at or history.last_end
+    if end < paid_until:
+        return None
     position = history.position
     if position is None or position > top or position <= history.first_from:
         position = top
+    partition_range = "project_key = ? AND environment_key = ? AND started_at >= ?"
     count_row = conn.execute(
-        "SELECT count(*) FROM deployments WHERE project_key = ? AND environment_key = ? "
-        "AND started_at >= ? AND started_at < ?",
-        [*partition, history.first_from, top],
+        f"SELECT count(*), count(*) FILTER (WHERE started_at < ?) FROM deployments "
+        f"WHERE {partition_range} AND started_at < ?",
+        [position, *partition, history.first_from, top],
     ).fetchone()
-    total = int(count_row[0]) if count_row else 0
-    due = max(1, math.ceil(total * share / page_size)) * page_size
-    if due >= total:
-        return history.first_from, top, None  # all of it is due: the whole history at once
-    row = conn.execute(
-        "SELECT started_at FROM deployments WHERE project_key = ? AND environment_key = ? "
-        "AND started_at >= ? AND started_at < ? ORDER BY started_at DESC LIMIT 1 OFFSET ?",
-        [*partition, history.first_from, position, due - 1],
-    ).fetchone()
+    total, below = (int(count_row[0]), int(count_row[1])) if count_row else (0, 0)
+    if total == 0:  # nothing to count by: the (empty) history once per period
+        return _Slice(history.first_from, top, None, end + period)
+    due = (end - paid_until) / period * total
+    if due >= total:  # a gap longer than the period: all of it, from the top
+        return _Slice(history.first_from, top, None, end + period / total * page_size)
+    take = min(page_size * (math.floor(due / page_size) + 1), below)
+    paid = paid_until + period * (take / total)
+    row = None
+    if take < below:
+        row = conn.execute(
+            f"SELECT started_at FROM deployments WHERE {partition_range} AND started_at < ? "
+            "ORDER BY started_at DESC LIMIT 1 OFFSET ?",
+            [*partition, history.first_from, position, take - 1],
+        ).fetchone()
     if row is None or row[0] <= history.first_from:
-        return history.first_from, position, None
-    return row[0], position, row[0]
+        return _Slice(history.first_from, position, None, paid)
+    return _Slice(row[0], position, row[0], paid)
 
 
 def _windows_frame(windows: Sequence[Window], run_id: str) -> pl.DataFrame:

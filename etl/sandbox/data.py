@@ -51,7 +51,11 @@ class Truth:
     release_policies: dict[str, list[JSON]]
 
     def counts(self) -> dict[str, int]:
-        """Per-stream totals plus `deployments/<project>/<environment>` for every pair."""
+        """Per-stream totals and per-scope counts (a benchmark's floor is computed from them).
+
+        `deployments/<project>/<environment>` for every pair, and
+        `release_progressions/<project>/<pipeline>` for every pipeline.
+        """
         pull_requests = {
             pr["id"]
             for reps in self.deployments.values()
@@ -69,6 +73,8 @@ class Truth:
         }
         for (project, env), reps in self.deployments.items():
             counts[f"deployments/{project}/{env}"] = len(reps)
+        for (project, pipeline), reps in self.release_progressions.items():
+            counts[f"release_progressions/{project}/{pipeline}"] = len(reps)
         return counts
 
 
@@ -339,6 +345,8 @@ class Dataset:
                 counts[f"deployments/{project['key']}/{env['key']}"] = (
                     len(index.records) if index else 0
                 )
+        for (project_key, pipeline_key), items in self.releases.progressions.items():
+            counts[f"release_progressions/{project_key}/{pipeline_key}"] = len(items)
         return counts
 
     def advance(self, now_ms: int | None = None) -> dict[str, int]:

@@ -64,8 +64,10 @@ async def log_requests(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def summarize(records: Sequence[RequestRecord]) -> JSON:
-    """Totals over API requests: by status, by fault, and successful pages fetched again.
+    """Totals over API requests: by status, by fault, pages fetched again, deployment pages.
 
+    `deploymentPages` counts 200 answers of the deployments listing (what a benchmark compares
+    with the floor).
     `repeatedPages` counts 200 responses for a (path, query) that had already been answered
     with 200, which is what a client that re-fetches pages it already has would cause.
     """
@@ -82,4 +84,9 @@ def summarize(records: Sequence[RequestRecord]) -> JSON:
         "byStatus": dict(sorted(Counter(str(record.status) for record in api).items())),
         "byFault": dict(sorted(Counter(record.fault or "none" for record in api).items())),
         "repeatedPages": repeated,
+        "deploymentPages": sum(
+            1
+            for record in api
+            if record.path == "/api/v2/engineering-insights/deployments" and record.status == 200
+        ),
     }

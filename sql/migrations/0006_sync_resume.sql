@@ -4,9 +4,9 @@
 -- window of an older warehouse, which therefore resumes as it always did).
 ALTER TABLE sync_windows ADD COLUMN remaining_to TIMESTAMPTZ;
 
--- The rolling re-verification of each (project, environment)'s history: each run re-reads the
--- slice below `position` that is due since `swept_at`, moving down to the oldest window and then
--- starting again at the top (position NULL).
+-- The rolling re-verification of each (project, environment)'s history (etl/state.py): the next
+-- slice ends at `position` (NULL: at the top) and is due at the first run ending at or after
+-- `swept_at` (the time the sweep is paid up to).
 CREATE TABLE sync_reverify (
     project_key VARCHAR NOT NULL,
     environment_key VARCHAR NOT NULL,

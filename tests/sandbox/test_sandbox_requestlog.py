@@ -26,4 +26,5 @@ async def test_summary_counts_statuses_faults_and_repeated_pages(api):
         "byStatus": {"200": 2, "401": 1},
         "byFault": {"none": 3},
         "repeatedPages": 1,
+        "deploymentPages": 0,
     }
