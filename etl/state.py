@@ -14,7 +14,7 @@ each over one window of `sync_windows`. Which windows a run reads (`plan_windows
   `lookback` before that end.
 * **The re-verification slice**: history older than the tail is re-read by a sweep that
   moves down it at the pace of the whole history (counted in the warehouse) per `reverify`
-  period, a page ahead and in whole pages, so it costs the floor of the history once per
+  period, in whole pages (rounded up), so it costs the floor of the history once per
   period, spread over the runs; a slice that starts at the top joins the tail.
 
 Guarantee (documented in docs/design.md): the next run sees every deployment started since
@@ -223,11 +223,11 @@ def _reverify_slice(
     """The slice of history this run re-verifies; None when none is due.
 
     The sweep moves down the partition's history below the tail at the pace of one whole
-    history (counted in the warehouse) per `period`, in whole pages and a page ahead: a run
-    that finds the sweep due (`paid_until` reached) reads the pages due by now plus one,
-    and the sweep is paid until the moment those deployments would have come due. So each
-    deployment is re-read no later than a continuous sweep would (within the period, plus
-    one run interval), no slice ends in a partly filled page except the oldest, and the
+    history (counted in the warehouse) per `period`. A run that finds it due (`paid_until`
+    reached) reads the deployments that came due since, rounded up to whole pages (at least
+    one), and the sweep is paid until the moment the last of them would have come due. So
+    each deployment is re-read no later than a continuous sweep would (within the period,
+    plus one run interval), no slice but the oldest ends in a partly filled page, and the
     sweep costs the floor of the history once per period, spread over the runs.
     """
     if period <= timedelta(0) or top <= history.first_from:
@@ -250,7 +250,7 @@ def _reverify_slice(
     due = (end - paid_until) / period * total
     if due >= total:  # a gap longer than the period: all of it, from the top
         return _Slice(history.first_from, top, None, end + period / total * page_size)
-    take = min(page_size * (math.floor(due / page_size) + 1), below)
+    take = min(page_size * max(1, math.ceil(due / page_size)), below)
     paid = paid_until + period * (take / total)
     row = None
     if take < below:
