@@ -59,15 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("configs", nargs="+", type=parse_config, metavar="CONFIG")
     parser.add_argument("--scale", default="large", choices=sorted(SCALES))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="The sandbox's latency.")
+    parser.add_argument("--rate", type=float, default=None, help="The sandbox's req/s limit.")
+    parser.add_argument("--rate-window", type=float, default=10.0, help="Its window, seconds.")
     args = parser.parse_args(argv)
     configs: list[tuple[str, EtlConfig]] = args.configs
     results: dict[str, list[RunResult]] = {name: [] for name, _ in configs}
     token = f"api-{secrets.token_hex(8)}"
     with tempfile.TemporaryDirectory(prefix="ld-compare-") as work:
         runner = Runner(Path(work), token)
-        with Sandbox(scale=args.scale, token=token, logdir=Path(work)) as sandbox:
+        with Sandbox(
+            scale=args.scale,
+            token=token,
+            logdir=Path(work),
+            latency_ms=args.latency_ms,
+            rate=args.rate,
+            rate_window_s=args.rate_window,
+        ) as sandbox:
             for run in range(1, args.runs + 1):
                 for name, config in configs:
+                    if args.rate is not None:
+                        sandbox.wait_for_window()
                     result = runner.etl_sync(sandbox, config)
                     if not result.ok:
                         print(f"{name} run {run} failed: {result.error}", file=sys.stderr)
@@ -75,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                     results[name].append(result)
                     print(
                         f"{name} #{run}: {result.wall_s:.2f} s, CPU {result.cpu_s:.2f} s, "
-                        f"{result.peak_rss_mb:.0f} MB",
+                        f"{result.peak_rss_mb:.0f} MB, {result.served.get('total', 0)} requests",
                         file=sys.stderr,
                     )
     width = max(len(name) for name in results)

@@ -81,8 +81,15 @@ class NewestFirst:
         self._oldest: int | None = None
 
     def check(self, page: Page) -> int | None:
-        """The page's oldest `startedAt` (ms); PaginationError if the order is broken."""
-        for item in page.items:
+        """The page's oldest `startedAt` (ms); PaginationError if the order is broken.
+
+        Only a page's first and last deployments are read (each costs a ~2.5 µs decode;
+        every one of 100k would cost a large sync ~0.25 s of the event loop): the page must
+        start no newer than the previous one ended, and end no newer than it starts.
+        """
+        if not page.items:
+            return self._oldest
+        for item in (page.items[0], page.items[-1]):
             started = _started_ms(item)
             if started is None:
                 continue

@@ -147,3 +147,20 @@ async def test_without_the_sweep_the_next_run_still_sees_new_and_finished_deploy
     assert all(p.startswith("deployments: ") and " differ" in p for p in problems), problems
     assert len(stale) <= changes["deployments_archived"]
     assert len(requests) == len(truth.deployments)  # one page of change per partition
+
+
+async def test_deployments_not_newest_first_stop_their_partition_with_a_clear_error(
+    sandbox_factory, settings_for
+):
+    # The checkpoint assumes newest first; an API that broke the order could make a resumed
+    # run skip deployments, so the chain stops instead.
+    def reverse(request, body):
+        if request.path == DEPLOYMENTS and len(body["items"]) > 1:
+            body["items"] = body["items"][::-1]
+        return body
+
+    async with sandbox_factory(scale="tiny", hook=reverse) as sandbox:
+        report = await sync(settings_for(sandbox))
+    assert report.status == "partial"
+    errors = report.streams["deployments"].errors
+    assert errors and all("not newest first" in error for error in errors)
