@@ -263,7 +263,7 @@ def rate_limited(ctx: Context) -> None:
             note=_failed(dlt_runs)
             or f"dlt (n={len(dlt_runs)}) {_median([r.wall_s for r in dlt_runs]):.1f} s for "
             f"{_median([r.pages for r in dlt_runs]):.0f} pages (ours "
-            f"{pages:.0f}: a partly filled page per window)",
+            f"{pages:.0f})",
         ),
         Figure(
             "peer (rate-limited)",
