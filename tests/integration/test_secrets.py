@@ -48,6 +48,10 @@ COMMANDS = [
     Command(("sql", "--db", "{db}", "--format", "json", "SELECT * FROM etl_runs")),
     Command(("sql", "--db", "{db}", "--format", "csv", "SELECT * FROM etl_runs")),
     Command(("sql", "--db", "{db}", "SELECT * FROM etl_runs")),
+    Command(("report", "--db", "{db}", "--out", "{out}/report.html")),
+    Command(("doctor", "--db", "{db}", "--base-url", "{url}", "--format", "json"), exits=(0, 1)),
+    Command(("doctor", "--db", "{db}", "--base-url", "{url}"), exits=(0, 1, 2),
+            token=REJECTED_TOKEN),
 ]  # fmt: skip
 
 
@@ -109,6 +113,7 @@ async def test_no_command_lets_a_canary_out(tmp_path):
     ]
     files = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert any(path.suffix == ".duckdb" for path in files)
+    assert (out / "report.html").is_file()
     leaks += [
         f"file {path.relative_to(tmp_path)}"
         for path in files
