@@ -1,7 +1,8 @@
 """Secrets: no command lets the token (or a database password) out.
 
 Every command runs with a canary token — syncs at DEBUG in both log formats, a sync whose
-token the server rejects, a scheduled run, status, sql over every ledger column — then every
+token the server rejects, a scheduled run, status, sql over every ledger column, the HTML
+report, doctor (with the canary and with a rejected token) — then every
 byte they printed, every file they left (the warehouse and its write-ahead log, reports,
 exports) and every text value in the warehouse is searched for the canaries: zero hits.
 
