@@ -378,6 +378,40 @@ def sql(db: Path | None, query: str, fmt: str) -> None:
 @cli.command()
 @db_option
 @click.option(
+    "--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to (re)place with the export; swapped in whole when complete.",
+)  # fmt: skip
+@click.option(
+    "--table", "tables", multiple=True, metavar="NAME", help="Only these tables or views."
+)
+@errors_to_exit_codes
+def export(db: Path | None, fmt: str, out: Path, tables: tuple[str, ...]) -> None:
+    """Write every table and view of the warehouse as Parquet files, with a manifest.
+
+    zstd-compressed; deployments split by month (deployments/month=YYYY-MM/). A reader of
+    --out sees the previous complete export or the new one, never a half-written one;
+    manifest.json lists tables, row counts, column types and the run they came from.
+
+    \b
+    Example:
+      etl export --out exports/ld
+      etl export --out exports/lead --table deployment_lead_times --table deployments
+    """
+    from etl.export import export_parquet
+
+    manifest = export_parquet(warehouse_path(db), out, tables)
+    rows = sum(entry["rows"] for entry in manifest["tables"].values())
+    run = manifest["run"]["run_id"] if manifest["run"] else "no completed run"
+    count = len(manifest["tables"])
+    click.echo(f"exported {count} tables and views, {rows:,} rows, to {out} ({run})")
+
+
+@cli.command()
+@db_option
+@click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
     show_default=True, help="The HTML file to write.",
 )  # fmt: skip
