@@ -188,17 +188,22 @@ def _manifest(
 
 
 def _swap_in(staging: Path, out: Path) -> None:
-    """Put the finished export at `out` in one rename; the previous one is removed after."""
+    """Put the finished export at `out` in one rename.
+
+    The export it replaces is kept as `.<out>.previous` until the next export: a reader
+    that was listing or reading it as the swap happened can finish there, instead of
+    watching its files disappear.
+    """
+    previous = out.parent / f".{out.name}.previous"
+    shutil.rmtree(previous, ignore_errors=True)
     if not out.exists():
         os.rename(staging, out)
     elif _exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)  # now the previous export
+        os.rename(staging, previous)
     else:
         # No atomic exchange on this filesystem: `out` is briefly absent, never half-written.
-        previous = out.parent / f".{out.name}.previous-{os.getpid()}"
         os.rename(out, previous)
         os.rename(staging, out)
-        shutil.rmtree(previous, ignore_errors=True)
     fsync_directory(out.parent)
 
 
