@@ -26,6 +26,8 @@ arrivals) is read within one `reverify` period plus one run interval.
 from __future__ import annotations
 
 import math
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -135,7 +137,13 @@ def plan_windows(
                 fresh.append(Window(project_key, environment_key, tail, end))
         if fresh:
             with registered(conn, "_fresh", _windows_frame(fresh, run_id).to_arrow()):
-                conn.execute("INSERT OR REPLACE INTO sync_windows BY NAME SELECT * FROM _fresh")
+                # Replaced by key (DELETE + INSERT: a DuckLake has no PRIMARY KEY to upsert on).
+                conn.execute(
+                    "DELETE FROM sync_windows w WHERE EXISTS (SELECT 1 FROM _fresh f WHERE "
+                    "w.project_key = f.project_key AND w.environment_key = f.environment_key "
+                    "AND w.from_at = f.from_at AND w.to_at = f.to_at)"
+                )
+                conn.execute("INSERT INTO sync_windows BY NAME SELECT * FROM _fresh")
         if sweeps:
             rows = [list(sweep) for sweep in sweeps]
             conn.executemany(
@@ -281,18 +289,62 @@ def _windows_frame(windows: Sequence[Window], run_id: str) -> pl.DataFrame:
     )
 
 
+# A run still `running` on another host after this long is taken as dead (its process
+# cannot be checked from here). Wrongly abandoned, a live run corrects its row as it finishes.
+ABANDON_AFTER = timedelta(hours=24)
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def run_is_dead(host: str | None, pid: int | None, started_at: datetime, now: datetime) -> bool:
+    """Whether a run still marked `running` has ended without saying so (killed, crashed).
+
+    Several syncs may write one warehouse at once, so a run is dead only when that is known:
+    its process on this host is gone, or it started on another host over `ABANDON_AFTER`
+    ago. A row from before runs recorded their process (no host) is dead.
+    """
+    if host is None or pid is None:
+        return True
+    if host == socket.gethostname():
+        return _process_gone(pid)
+    return now - started_at > ABANDON_AFTER
+
+
 def start_run(
     conn: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, options: Mapping[str, Any]
 ) -> None:
-    """Record a new run; any run still marked running was killed and is marked abandoned."""
-    conn.execute(
-        "UPDATE etl_runs SET status = 'abandoned', error = 'the process ended before the run "
-        "finished (killed or crashed); its committed batches were kept' WHERE status = 'running'"
-    )
-    conn.execute(
-        "INSERT INTO etl_runs (run_id, started_at, status, options) VALUES (?, ?, 'running', ?)",
-        [run_id, started_at, orjson.dumps(options).decode()],
-    )
+    """Record a new run (one transaction); runs still `running` whose process is dead are
+    marked abandoned (`run_is_dead`), a concurrent sync's live run is left alone."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        running = conn.execute(
+            "SELECT run_id, host, pid, started_at FROM etl_runs WHERE status = 'running'"
+        ).fetchall()
+        dead = [row[0] for row in running if run_is_dead(row[1], row[2], row[3], started_at)]
+        if dead:
+            conn.execute(
+                "UPDATE etl_runs SET status = 'abandoned', error = 'the process ended before "
+                "the run finished (killed or crashed); its committed batches were kept' "
+                "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+                [dead],
+            )
+        conn.execute(
+            "INSERT INTO etl_runs (run_id, started_at, status, options, host, pid) "
+            "VALUES (?, ?, 'running', ?, ?, ?)",
+            [run_id, started_at, orjson.dumps(options).decode(), socket.gethostname(), os.getpid()],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
 
 
 def finish_run(

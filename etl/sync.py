@@ -176,8 +176,7 @@ class _Run:
         settings = self.settings
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
-            windows = await _in_thread_to_completion(
-                self.warehouse,
+            planning = partial(
                 plan_windows,
                 self.conn,
                 [(project_key, env) for env in environments],
@@ -188,6 +187,9 @@ class _Run:
                 force_start=settings.since is not None,
                 reverify=timedelta(days=settings.sync.reverify_days),
                 page_size=settings.sync.page_size,
+            )
+            windows = await _in_thread_to_completion(
+                self.warehouse, self.writer.retrying, planning, "planning deployment windows"
             )
         if self.observer is not None:
             self.observer.windows_planned(windows)
@@ -434,7 +436,10 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
     conn = writer.conn
     try:
         writer.migrate()
-        start_run(conn, report.run_id, started, run_options(settings))
+        writer.retrying(
+            partial(start_run, conn, report.run_id, started, run_options(settings)),
+            "recording the run in etl_runs",
+        )
         record_last_run(settings.warehouse.path, _ledger_row(report))
         log.info(
             "run started: %s into %s", settings.api.base_url, settings.warehouse.path,
@@ -485,7 +490,8 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
             report.retries = api.stats.retries
             report.rate_limited = api.stats.rate_limited
             try:
-                finish_run(
+                finishing = partial(
+                    finish_run,
                     conn,
                     report.run_id,
                     ended_at=report.ended_at,
@@ -496,6 +502,7 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
                     rate_limited=report.rate_limited,
                     error=report.error,
                 )
+                writer.retrying(finishing, "recording the run in etl_runs")
                 if report.status in PUBLISHED:
                     writer.publish()
             except duckdb.Error as exc:  # e.g. DuckDB invalidated the file after a failure
@@ -503,7 +510,7 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
                 reason = str(exc).splitlines()[0]
                 unrecorded = f"the run could not be recorded in etl_runs: {reason}"
                 report.error = f"{report.error}; {unrecorded}" if report.error else unrecorded
-            except WarehouseError as exc:  # the copy for readers: disk full, permissions
+            except WarehouseError as exc:  # the copy for readers; a lake's ledger write
                 report.status = "failed"
                 report.error = f"{report.error}; {exc}" if report.error else str(exc)
     finally:

@@ -1,7 +1,8 @@
 """The warehouse: where the sync writes and every reader reads, behind one small interface.
 
 A backend is chosen by the `warehouse.path` / `--db` string (`open_warehouse`): a DuckDB file
-today (`duckdb_file`); a DuckLake on PostgreSQL (`ducklake:postgres:...`) is planned. The
+(`duckdb_file`), or a DuckLake on PostgreSQL (`ducklake:postgres:<conninfo>`, `ducklake`) that
+many syncs write at once. The
 shared SQL (merge, migrations) needs no constraints and runs on either; what differs per
 backend (ATTACH options, what publishing means) stays in the backend's module.
 
@@ -12,10 +13,10 @@ partial, so readers see end-of-run states only. Every reader opens the warehouse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import duckdb
 
@@ -36,6 +37,8 @@ __all__ = [
     "stage",
 ]
 
+T = TypeVar("T")
+
 
 class Writer(Protocol):
     """The sync's exclusive session on a warehouse: one per run, always closed."""
@@ -55,6 +58,11 @@ class Writer(Protocol):
 
     def publish(self) -> None:
         """Make everything committed so far what readers see; the connection stays usable."""
+        ...
+
+    def retrying(self, work: Callable[[], T], what: str) -> T:
+        """`work()` (whole transactions on `conn`), run again if it lost a race with another
+        writer; a backend with one writer at a time just runs it."""
         ...
 
     def close(self) -> None:
@@ -78,7 +86,11 @@ class Warehouse(Protocol):
 
 
 def open_warehouse(target: str | Path, settings: WarehouseSettings | None = None) -> Warehouse:
-    """The backend for `target`: a DuckDB file path (the only backend so far)."""
+    """The backend for `target`: a DuckLake for `ducklake:…`, else a DuckDB file path."""
+    if str(target).startswith("ducklake:"):
+        from etl.warehouse.ducklake import DuckLake
+
+        return DuckLake(target, settings)
     from etl.warehouse.duckdb_file import DuckDBFile
 
     return DuckDBFile(Path(target), settings)

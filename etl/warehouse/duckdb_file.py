@@ -10,9 +10,10 @@ import fcntl
 import glob
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 # it. A writer upgrades an older file to it; a file already newer stays as it is.
 STORAGE_VERSION = "v1.3.0"
 _NEWER_STORAGE = "cannot be lowered"
+
+T = TypeVar("T")
 
 
 def connect(
@@ -107,6 +110,10 @@ class DuckDBFileWriter:
     ) -> None:
         """One batch and its marks in one transaction."""
         merge.merge_batch(self.conn, staged, marks, run_id=run_id, now=now)
+
+    def retrying(self, work: Callable[[], T], what: str) -> T:
+        """`work()` once: the file has one writer, so nothing can conflict with it."""
+        return work()
 
     def publish(self) -> None:
         """Checkpoint the working copy, copy it beside the published file, rename it over.

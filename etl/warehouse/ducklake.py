@@ -36,7 +36,7 @@ import duckdb
 
 from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
-from etl.load import Staged, write_batch
+from etl.warehouse.merge import Staged, write_batch
 from etl.records import Mark
 from etl.resources import sql_dir
 from etl.warehouse import extensions
@@ -203,7 +203,7 @@ class DuckLakeWriter:
             self.conn.close()
         shutil.rmtree(self._temp, ignore_errors=True)
 
-    def retry(self, work: Callable[[], T], what: str = "writing to the lake") -> T:
+    def retrying(self, work: Callable[[], T], what: str = "writing to the lake") -> T:
         """`work()` (one or more whole transactions), run again while it loses races.
 
         `work` must be safe to run again from the start after a rollback: every caller's
@@ -230,7 +230,7 @@ class DuckLakeWriter:
 
     def migrate(self) -> list[str]:
         """Create or upgrade the lake's tables and views (concurrent workers may race)."""
-        return self.retry(lambda: migrate_lake(self.conn), "migrating the lake")
+        return self.retrying(lambda: migrate_lake(self.conn), "migrating the lake")
 
     def merge_batch(
         self, staged: Staged, marks: Sequence[Mark], *, run_id: str, now: datetime
@@ -243,7 +243,7 @@ class DuckLakeWriter:
             write_batch(self.conn, staged, marks, run_id=run_id, now=now)
             self.conn.execute("COMMIT")
 
-        self.retry(attempt, "loading a batch (nothing of it was kept)")
+        self.retrying(attempt, "loading a batch (nothing of it was kept)")
 
     def publish(self) -> None:
         """Nothing to do: every commit is a snapshot readers see as soon as it is made."""
