@@ -18,9 +18,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from etl.config import Settings, Stream, load_file_settings, load_settings
+from etl.config import Settings, Stream, WarehouseSettings, load_file_settings, load_settings
 from etl.errors import ConfigError, EtlError
 from etl.logs import configure_logging
+from etl.secret import Secret
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -83,15 +84,22 @@ def _default_config(config: Path | None) -> Path | None:
     return DEFAULT_CONFIG if config is None and DEFAULT_CONFIG.is_file() else config
 
 
-def warehouse_path(db: Path | None) -> Path:
-    """`--db`, else the warehouse path of `./config.toml`, else the default (no token needed)."""
-    return db or load_file_settings(_default_config(None), {}).warehouse.path
+def warehouse_settings(db: Path | None) -> WarehouseSettings:
+    """`[warehouse]` of `./config.toml` (or the defaults) with `--db`; no token needed."""
+    overrides = {"warehouse.path": str(db) if db else None}
+    return load_file_settings(_default_config(None), overrides).warehouse
+
+
+def database_password(settings: WarehouseSettings) -> Secret:
+    """A DuckLake catalog's password, from the environment: kept out of every log line."""
+    return Secret(os.environ.get(settings.password_env, ""))
 
 
 def build_settings(
     config: Path | None,
     *,
     db: Path | None = None,
+    data_path: str | None = None,
     base_url: str | None = None,
     since: str | None = None,
     until: str | None = None,
@@ -104,6 +112,7 @@ def build_settings(
     config = _default_config(config)
     overrides: dict[str, Any] = {
         "warehouse.path": str(db) if db else None,
+        "warehouse.data_path": data_path,
         "api.base_url": base_url,
         "sync.streams": _streams(streams),
         "scope.projects": list(projects) or None,
@@ -154,7 +163,12 @@ config_option = click.option(
     help="Config file (default: ./config.toml if present).",
 )
 db_option = click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB warehouse file."
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Warehouse: a DuckDB file, or ducklake:postgres:<conninfo> (password from PGPASSWORD).",
+)
+data_path_option = click.option(
+    "--data-path", help="Where a DuckLake keeps its Parquet files (a directory or s3://…)."
 )
 format_option = click.option(
     "--format",
@@ -175,6 +189,7 @@ log_format_option = click.option(
 @cli.command()
 @config_option
 @db_option
+@data_path_option
 @click.option("--base-url", help="API base URL (e.g. the sandbox's http://127.0.0.1:8765).")
 @click.option("--since", help="Backfill start, ISO date or datetime (UTC); forces a re-read.")
 @click.option("--until", help="End of the range, ISO date or datetime (UTC); default now.")
@@ -198,6 +213,7 @@ log_format_option = click.option(
 def sync(
     config: Path | None,
     db: Path | None,
+    data_path: str | None,
     base_url: str | None,
     since: str | None,
     until: str | None,
@@ -223,10 +239,13 @@ def sync(
     from etl.sync import sync as run_sync
 
     settings = build_settings(
-        config, db=db, base_url=base_url, since=since, until=until, streams=streams,
-        projects=projects, log_format=log_format, progress=progress,
+        config, db=db, data_path=data_path, base_url=base_url, since=since, until=until,
+        streams=streams, projects=projects, log_format=log_format, progress=progress,
     )  # fmt: skip
-    configure_logging(settings.log.level, settings.token, settings.log.format)
+    configure_logging(
+        settings.log.level, settings.token, settings.log.format,
+        [database_password(settings.warehouse)],
+    )  # fmt: skip
     observer, display = progress_for(settings.log.progress)
     with display:
         report = asyncio.run(_until_terminated(run_sync(settings, observer)))
@@ -239,6 +258,7 @@ def sync(
 @cli.command()
 @config_option
 @db_option
+@data_path_option
 @click.option("--base-url", help="API base URL.")
 @click.option(
     "--every",
@@ -256,6 +276,7 @@ def sync(
 def schedule(
     config: Path | None,
     db: Path | None,
+    data_path: str | None,
     base_url: str | None,
     every_minutes: float | None,
     runs: int | None,
@@ -277,8 +298,13 @@ def schedule(
     """
     from etl.schedule import run_schedule, trigger_for
 
-    settings = build_settings(config, db=db, base_url=base_url, log_format=log_format)
-    configure_logging(settings.log.level, settings.token, settings.log.format)
+    settings = build_settings(
+        config, db=db, data_path=data_path, base_url=base_url, log_format=log_format
+    )
+    configure_logging(
+        settings.log.level, settings.token, settings.log.format,
+        [database_password(settings.warehouse)],
+    )  # fmt: skip
     trigger = trigger_for(settings.schedule, every_minutes)
     run_now = every_minutes is not None or settings.schedule.cron is None
     code = asyncio.run(run_schedule(settings, trigger, runs, run_now=run_now))
@@ -313,10 +339,13 @@ def status(config: Path | None, db: Path | None, limit: int, max_age: str | None
     from etl.status import parse_age, read_status
 
     age = parse_age(max_age) if max_age else None
-    file = load_file_settings(_default_config(config), {})
-    path = db or file.warehouse.path
+    overrides = {"warehouse.path": str(db) if db else None}
+    file = load_file_settings(_default_config(config), overrides)
+    path = file.warehouse.path
     streams = [stream.value for stream in file.sync.streams]
-    report = read_status(path, streams, datetime.now(UTC), limit=limit, max_age=age)
+    report = read_status(
+        path, streams, datetime.now(UTC), limit=limit, max_age=age, settings=file.warehouse
+    )
     if fmt == "json":
         print_json(report)
     else:
@@ -372,7 +401,8 @@ def sql(db: Path | None, query: str, fmt: str) -> None:
     """
     from etl.console import run_query
 
-    run_query(warehouse_path(db), query, fmt)
+    settings = warehouse_settings(db)
+    run_query(settings.path, query, fmt, settings)
 
 
 @cli.command()
@@ -430,8 +460,9 @@ def report(db: Path | None, out: Path, since: str | None, until: str | None) -> 
     """
     from etl.report import parse_day, write_report
 
+    settings = warehouse_settings(db)
     result = write_report(
-        warehouse_path(db), out, parse_day(since, "--since"), parse_day(until, "--until")
+        settings.path, out, parse_day(since, "--since"), parse_day(until, "--until"), settings
     )
     click.echo(f"report written to {result.path}")
 

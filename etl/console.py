@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from etl.config import WarehouseSettings
 from etl.doctor import Check
 from etl.errors import WarehouseError
 from etl.status import Status, describe_age
@@ -114,9 +115,9 @@ def print_checks(rows: list[Check]) -> None:
     console.print(table)
 
 
-def run_query(path: Path, query: str, fmt: str) -> None:
+def run_query(path: Path, query: str, fmt: str, settings: WarehouseSettings | None = None) -> None:
     """Run `query` read-only and print it as a table, CSV or JSON lines."""
-    conn = open_reader(path)
+    conn = open_reader(path, settings)
     try:
         try:
             result = conn.execute(query)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -139,14 +139,24 @@ def resolve_format(fmt: LogFormat) -> Literal["text", "json"]:
     return fmt
 
 
-def configure_logging(level: str, secret: Secret | None = None, fmt: LogFormat = "text") -> None:
-    """Log to stderr at `level` in `fmt`; quiet the libraries' chatter below WARNING."""
+def configure_logging(
+    level: str,
+    secret: Secret | None = None,
+    fmt: LogFormat = "text",
+    more_secrets: Sequence[Secret] = (),
+) -> None:
+    """Log to stderr at `level` in `fmt`; quiet the libraries' chatter below WARNING.
+
+    `secret` (the API token) and `more_secrets` (a DuckLake catalog's database password)
+    are replaced wherever they appear in a line.
+    """
     handler = _StderrHandler()
     formatter: logging.Formatter = (
         _JsonFormatter() if resolve_format(fmt) == "json" else _TextFormatter()
     )
-    if secret is not None:
-        formatter = _Redacting(formatter, secret)
+    for hidden in (secret, *more_secrets):
+        if hidden:
+            formatter = _Redacting(formatter, hidden)
     handler.setFormatter(formatter)
     handler.addFilter(_RunId())
     root = logging.getLogger()

@@ -23,6 +23,7 @@ import orjson
 
 from etl import charts
 from etl.charts import Series
+from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
 from etl.warehouse import open_reader
 
@@ -607,10 +608,14 @@ details{margin:8px 0}summary{cursor:pointer;color:#2947a9;font-weight:600;paddin
 
 
 def write_report(
-    target: str | Path, out: Path, since: date | None = None, until: date | None = None
+    target: str | Path,
+    out: Path,
+    since: date | None = None,
+    until: date | None = None,
+    settings: WarehouseSettings | None = None,
 ) -> ReportResult:
     """Read the warehouse at `target` read-only and write the page to `out` (atomically)."""
-    conn = open_reader(target)
+    conn = open_reader(target, settings)
     try:
         try:
             data = read_report(conn, str(target), since, until)

@@ -321,8 +321,10 @@ def run_is_dead(host: str | None, pid: int | None, started_at: datetime, now: da
 def start_run(
     conn: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, options: Mapping[str, Any]
 ) -> None:
-    """Record a new run (one transaction); runs still `running` whose process is dead are
-    marked abandoned (`run_is_dead`), a concurrent sync's live run is left alone."""
+    """Record a new run, and mark abandoned the runs still `running` whose process is dead.
+
+    One transaction. A concurrent sync's live run is left alone (`run_is_dead`).
+    """
     conn.execute("BEGIN TRANSACTION")
     try:
         running = conn.execute(

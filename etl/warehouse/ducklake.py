@@ -36,10 +36,10 @@ import duckdb
 
 from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
-from etl.warehouse.merge import Staged, write_batch
 from etl.records import Mark
 from etl.resources import sql_dir
 from etl.warehouse import extensions
+from etl.warehouse.merge import Staged, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +267,11 @@ def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def lake_migrations(root: Path | None = None) -> list[Path]:
-    """The migrations a lake applies, in order: the shared ones, each replaced by its lake form
-    (`sql/ducklake/migrations/<same name>.sql`) where DuckLake needs another one."""
+    """The migrations a lake applies, in order: the shared ones, or their lake forms.
+
+    A lake form (`sql/ducklake/migrations/<same name>.sql`) replaces a shared migration that
+    DuckLake cannot run as it is.
+    """
     base = root or sql_dir()
     shared = {path.name: path for path in (base / "migrations").glob("*.sql")}
     lake = {path.name: path for path in (base / "ducklake" / "migrations").glob("*.sql")}
@@ -277,9 +280,7 @@ def lake_migrations(root: Path | None = None) -> list[Path]:
 
 def _statements(sql: str) -> bool:
     """Whether a migration holds any statement (a lake form may be only a comment)."""
-    return any(
-        line.strip() and not line.strip().startswith("--") for line in sql.splitlines()
-    )
+    return any(line.strip() and not line.strip().startswith("--") for line in sql.splitlines())
 
 
 def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> list[str]:
@@ -317,4 +318,3 @@ def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> l
         conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [f"views:{digest}"])
         conn.execute("COMMIT")
     return applied
-

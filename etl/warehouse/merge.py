@@ -260,8 +260,10 @@ def write_batch(
     run_id: str,
     now: datetime,
 ) -> None:
-    """A batch's statements, inside the caller's transaction (a backend that must re-run a
-    batch after a conflict wraps them in its own)."""
+    """A batch's statements, inside the caller's transaction.
+
+    A backend that must re-run a batch after a conflict wraps them in its own.
+    """
     _upsert_all(conn, staged)
     _apply_marks(conn, marks, run_id, now)
 

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
+import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +13,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from etl.config import Settings, load_settings
+from etl.config import Settings, WarehouseSettings, load_settings
 from etl.sandbox import REQUEST_LOG, RESPONSE_HOOK, Dataset, SandboxConfig, make_app
+from tests.postgres import Postgres, create_database, running_postgres
 
 
 @dataclass
@@ -66,3 +70,40 @@ def settings_for(tmp_path: Path) -> Callable[..., Settings]:
         return load_settings(None, values, {"LD_API_TOKEN": sandbox.config.token})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL on 127.0.0.1 with a password, for the whole session; always stopped."""
+    password = f"pg-{secrets.token_hex(12)}"
+    with running_postgres(password) as server:
+        yield server
+
+
+@dataclass
+class Lake:
+    """A new, empty DuckLake: its catalog database, `--db` target, data path and environment."""
+
+    pg: Postgres
+    data_path: Path
+
+    @property
+    def target(self) -> str:
+        return f"ducklake:postgres:{self.pg.conninfo}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PGPASSWORD": self.pg.password}
+
+    def settings(self) -> WarehouseSettings:
+        return WarehouseSettings(path=Path(self.target), data_path=str(self.data_path))
+
+
+@pytest.fixture
+def lake(postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lake:
+    """A DuckLake of this test's own (a fresh catalog database; data under tmp_path).
+
+    The test process itself reads the lake too, with the password in its environment.
+    """
+    monkeypatch.setenv("PGPASSWORD", postgres.password)
+    return Lake(create_database(postgres, f"lake_{uuid.uuid4().hex[:12]}"), tmp_path / "lake-data")

@@ -1,4 +1,4 @@
-"""Compare a warehouse file with the sandbox's ground truth: every record, every field."""
+"""Compare a warehouse (a DuckDB file or a DuckLake) with the sandbox's ground truth."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 import duckdb
 import orjson
 
+from etl.config import WarehouseSettings
 from etl.normalize.schemas import ENVIRONMENT_SECRET_FIELDS
-from etl.warehouse import duplicate_keys
+from etl.warehouse import duplicate_keys, open_reader
 
 
 def _raw(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[Any, Any]:
@@ -19,7 +20,15 @@ def _raw(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[Any, Any]:
     }
 
 
-def warehouse_differences(db: Path, truth: Any) -> list[str]:
+def _read_only(db: Path | str, settings: WarehouseSettings | None) -> duckdb.DuckDBPyConnection:
+    if str(db).startswith("ducklake:"):
+        return open_reader(db, settings)
+    return duckdb.connect(str(db), read_only=True)
+
+
+def warehouse_differences(
+    db: Path | str, truth: Any, settings: WarehouseSettings | None = None
+) -> list[str]:
     """Every way the warehouse differs from `truth` (empty when equal)."""
     problems: list[str] = []
 
@@ -37,7 +46,7 @@ def warehouse_differences(db: Path, truth: Any) -> list[str]:
                 f"{name}: {len(changed)} differ, e.g. {k}: {actual[k]} != {expected[k]}"
             )
 
-    conn = duckdb.connect(str(db), read_only=True)
+    conn = _read_only(db, settings)
     try:
         problems.extend(duplicate_keys(conn))
         compare(
@@ -146,11 +155,13 @@ def warehouse_differences(db: Path, truth: Any) -> list[str]:
     return problems
 
 
-def table_fingerprint(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+def table_fingerprint(
+    db: Path | str, settings: WarehouseSettings | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
     """All rows of the data tables, without our per-run metadata columns."""
     from etl.normalize.schemas import TABLES
 
-    conn = duckdb.connect(str(db), read_only=True)
+    conn = _read_only(db, settings)
     try:
         out = {}
         for table, schema in TABLES.items():
