@@ -109,7 +109,9 @@ def _server(root: Path, password: str) -> Iterator[Postgres]:
         bin_dir = pg.POSTGRES_BIN_PATH
         _open_to_others(pgdata)
         _open_to_others(bin_dir)
-        ensure_folder_permissions(bin_dir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(
+            bin_dir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        )
         ensure_folder_permissions(bin_dir.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         for path in (root, pgdata, sockets, pwfile):
             os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -145,6 +147,7 @@ def _stop(pg: Any, pgdata: Path, kwargs: dict[str, str]) -> None:
     except (subprocess.SubprocessError, OSError):
         with contextlib.suppress(OSError, ValueError, IndexError):
             os.kill(int(pidfile.read_text().split()[0]), signal.SIGQUIT)
+
 
 def create_database(pg: Postgres, name: str) -> Postgres:
     """A new, empty database on the same server (one per test: lakes never share a catalog)."""

@@ -255,7 +255,9 @@ def _first_connect(lake: DuckLake) -> duckdb.DuckDBPyConnection:
         try:
             return lake.connect(read_only=False)
         except WarehouseError as exc:
-            if not is_conflict(exc) or attempt == MAX_ATTEMPTS:
+            # Two workers creating the lake's catalog tables at once: one finds them made.
+            creating = "already exists" in str(exc)
+            if not (is_conflict(exc) or creating) or attempt == MAX_ATTEMPTS:
                 raise
             time.sleep(min(MAX_BACKOFF_S, BACKOFF_S * attempt) * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
@@ -283,6 +285,11 @@ def _statements(sql: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in sql.splitlines())
 
 
+def _applied(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = conn.execute("SELECT count(*) FROM schema_migrations WHERE name = ?", [name]).fetchone()
+    return bool(found and found[0])
+
+
 def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> list[str]:
     """Apply the lake's pending migrations, each in one transaction; views when they changed.
 
@@ -302,6 +309,9 @@ def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> l
             continue
         sql = path.read_text(encoding="utf-8")
         conn.execute("BEGIN TRANSACTION")
+        if _applied(conn, path.stem):  # by another worker, since `done` was read
+            conn.execute("COMMIT")
+            continue
         if _statements(sql):
             conn.execute(sql)
         conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [path.stem])
@@ -312,6 +322,9 @@ def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> l
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in views)).hexdigest()[:16]
     if f"views:{digest}" not in done:
         conn.execute("BEGIN TRANSACTION")
+        if _applied(conn, f"views:{digest}"):
+            conn.execute("COMMIT")
+            return applied
         for path in views:
             conn.execute(path.read_text(encoding="utf-8"))
         conn.execute("DELETE FROM schema_migrations WHERE name LIKE 'views:%'")

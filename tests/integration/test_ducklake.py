@@ -45,9 +45,7 @@ class Worker:
         return self.out.read_text() + self.err.read_text()
 
 
-async def start_worker(
-    tmp_path: Path, name: str, args: list[str], env: dict[str, str]
-) -> Worker:
+async def start_worker(tmp_path: Path, name: str, args: list[str], env: dict[str, str]) -> Worker:
     out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
@@ -85,6 +83,26 @@ def open_lake(lake) -> duckdb.DuckDBPyConnection:
     from etl.warehouse import open_reader
 
     return open_reader(lake.target, lake.settings())
+
+
+def test_a_lake_has_the_same_tables_and_columns_as_a_duckdb_file(lake, tmp_path):
+    from etl.warehouse import open_warehouse
+
+    columns = (
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_catalog = 'warehouse' AND table_name <> 'etl_lake_writer' ORDER BY ALL"
+    )
+    shapes = []
+    for target, settings in [(lake.target, lake.settings()), (tmp_path / "w.duckdb", None)]:
+        writer = open_warehouse(target, settings).writer()
+        try:
+            writer.migrate()
+            shapes.append(writer.conn.execute(columns).fetchall())
+        finally:
+            writer.close()
+    in_lake, in_file = shapes
+    assert in_lake == in_file
+    assert {row[0] for row in in_lake} >= {"deployments", "etl_runs", "deployment_lead_times"}
 
 
 async def test_one_worker_into_a_new_lake_equals_the_truth_and_a_second_run_changes_nothing(
@@ -134,8 +152,7 @@ async def test_a_worker_killed_mid_run_and_restarted_while_others_run_equals_the
             return sum(
                 1
                 for record in sandbox.requests
-                if record.path == DEPLOYMENTS_PATH
-                and record.query.get("projectKey") == victim
+                if record.path == DEPLOYMENTS_PATH and record.query.get("projectKey") == victim
             )
 
         args = {key: sync_args(tmp_path, lake, sandbox, "-q", "--project", key) for key in keys}

@@ -117,3 +117,25 @@ def test_schedule_takes_a_cron_expression_or_an_interval_not_both():
 def test_a_cron_expression_without_five_fields_is_named():
     with pytest.raises(ConfigError, match=r"schedule\.cron: .*4 fields; cron needs 5"):
         load_settings(None, {"schedule.cron": "* * * *"}, ENV)
+
+
+def test_a_ducklake_conninfo_with_a_password_is_refused_without_echoing_it():
+    target = "ducklake:postgres:dbname=ld host=db user=etl password=hunter2"
+    with pytest.raises(ConfigError, match="must not hold a password") as error:
+        load_settings(None, {"warehouse.path": target}, ENV)
+    assert "hunter2" not in str(error.value)
+
+
+def test_a_ducklake_conninfo_must_be_key_value_not_a_url():
+    target = "ducklake:postgres:postgresql://etl@db:5432/ld"
+    with pytest.raises(ConfigError, match="key=value form"):
+        load_settings(None, {"warehouse.path": target}, ENV)
+
+
+def test_a_ducklake_target_keeps_its_conninfo_and_data_path():
+    target = "ducklake:postgres:dbname=ld host=127.0.0.1 port=5432 user=etl"
+    settings = load_settings(
+        None, {"warehouse.path": target, "warehouse.data_path": "s3://bucket/lake/"}, ENV
+    )
+    assert str(settings.warehouse.path) == target
+    assert settings.warehouse.data_path == "s3://bucket/lake/"

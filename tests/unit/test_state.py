@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from etl.records import WindowDone, WindowProgress
 from etl.resources import sql_dir
-from etl.state import SETTLE, Window, plan_windows
+from etl.state import ABANDON_AFTER, SETTLE, Window, plan_windows, start_run
 from etl.warehouse.duckdb_file import connect
 from etl.warehouse.merge import merge_batch
 from etl.warehouse.migrate import migrate
@@ -146,10 +150,47 @@ def test_an_older_warehouse_keeps_its_windows_and_resumes_them_whole(tmp_path):
             "('p', 'prod', ?, ?, 'old', NULL)",
             [START, START + timedelta(days=90), START + timedelta(days=90), END],
         )
-        assert migrate(conn) == ["0006_sync_resume"]
+        assert migrate(conn)[0] == "0006_sync_resume"  # and any later ones
         rows = conn.execute("SELECT count(*), count(remaining_to) FROM sync_windows").fetchone()
         assert rows == (2, 0)
         windows = plan(conn, [("p", "prod")], end=END + timedelta(hours=1))
         assert windows[0] == Window("p", "prod", START + timedelta(days=90), END)
     finally:
         conn.close()
+
+
+def ledger_row(warehouse, run_id, *, host, pid, started_at=START):
+    warehouse.execute(
+        "INSERT INTO etl_runs (run_id, started_at, status, host, pid) "
+        "VALUES (?, ?, 'running', ?, ?)",
+        [run_id, started_at, host, pid],
+    )
+
+
+def statuses(warehouse):
+    return dict(warehouse.execute("SELECT run_id, status FROM etl_runs").fetchall())
+
+
+def dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_starting_run_abandons_a_run_whose_process_on_this_host_is_gone(warehouse):
+    ledger_row(warehouse, "killed", host=socket.gethostname(), pid=dead_pid())
+    start_run(warehouse, "new", START + timedelta(minutes=1), {})
+    assert statuses(warehouse) == {"killed": "abandoned", "new": "running"}
+
+
+def test_a_starting_run_leaves_a_live_neighbour_running(warehouse):
+    ledger_row(warehouse, "neighbour", host=socket.gethostname(), pid=os.getpid())
+    ledger_row(warehouse, "elsewhere", host="another-host", pid=1)
+    start_run(warehouse, "new", START + timedelta(minutes=1), {})
+    assert statuses(warehouse) == {"neighbour": "running", "elsewhere": "running", "new": "running"}
+
+
+def test_a_run_on_another_host_is_abandoned_once_it_is_older_than_the_lease(warehouse):
+    ledger_row(warehouse, "lost", host="another-host", pid=1)
+    start_run(warehouse, "new", START + ABANDON_AFTER + timedelta(seconds=1), {})
+    assert statuses(warehouse)["lost"] == "abandoned"
