@@ -132,8 +132,13 @@ class DuckLake:
         }
         if not read_only:
             config |= {"threads": settings.threads, "memory_limit": settings.memory_limit}
-        conn = duckdb.connect(":memory:", config=config)
         try:
+            conn = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as exc:
+            raise WarehouseError(self._failure("cannot start DuckDB", exc)) from None
+        try:
+            # A slow catalog round trip would draw DuckDB's progress bar into `etl sql`'s CSV.
+            conn.execute("SET enable_progress_bar = false")
             extensions.load(conn, directory)
             self._use_password()
             self._attach(conn, read_only=read_only)
