@@ -322,7 +322,7 @@ def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> l
         conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [path.stem])
         conn.execute("COMMIT")
         applied.append(path.stem)
-        log.info("applied migration %s", path.stem)
+        log.debug("applied migration %s", path.stem)
     views = sorted((base / "views").glob("*.sql"))
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in views)).hexdigest()[:16]
     if f"views:{digest}" not in done:
