@@ -1,8 +1,8 @@
 """`python -m bench [--quick] [--only SCENARIO ...]`: run the benchmark, print one table.
 
-Scenarios (in the order they run): rate, latency, peer, incremental, cpu, memory, and the
-request economy's floor, budget, hourly, resume (`bench/economy.py`). `profile`
-runs only when asked for (`--only profile`): it profiles one CPU-bound `etl sync`.
+Scenarios (in the order they run): rate, latency, peer, incremental, cpu, memory, the
+request economy's floor, budget, hourly, resume (`bench/economy.py`), and lake
+(`bench/lake.py`). `profile` runs only when asked for (`--only profile`): it profiles one CPU-bound `etl sync`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import economy, scenarios
+from bench.lake import ducklake_workers
 from bench.profiling import profile_scenario
 from bench.report import print_table, write_json
 from bench.runners import Runner
@@ -37,11 +38,12 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
     "budget": economy.budget,
     "hourly": economy.hourly,
     "resume": economy.resume,
+    "lake": ducklake_workers,
     "profile": profile_scenario,
 }
 DEFAULT = (
     "rate", "latency", "peer", "incremental", "cpu", "memory",
-    "floor", "budget", "hourly", "resume",
+    "floor", "budget", "hourly", "resume", "lake",
 )  # fmt: skip
 NEEDS_DLT = {"peer"}
 

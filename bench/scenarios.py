@@ -67,6 +67,8 @@ class Plan:
             "budget": 100.0,
             "hourly": 60.0,
             "resume": 40.0,
+            "ducklake-cpu": 120.0,
+            "ducklake-rate": 90.0,
         }
     )
 

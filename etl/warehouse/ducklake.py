@@ -36,6 +36,7 @@ import duckdb
 
 from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
+from etl.logs import event
 from etl.records import Mark
 from etl.resources import sql_dir
 from etl.warehouse import extensions
@@ -204,6 +205,12 @@ class DuckLakeWriter:
 
     def close(self) -> None:
         """Close the connection and remove its spill directory (idempotent)."""
+        if self.conflicts:
+            log.info(
+                "%d transaction(s) re-run after conflicts with other writers", self.conflicts,
+                extra=event("lake_conflicts", conflicts=self.conflicts),
+            )  # fmt: skip
+            self.conflicts = 0
         with contextlib.suppress(duckdb.Error):
             self.conn.close()
         shutil.rmtree(self._temp, ignore_errors=True)
