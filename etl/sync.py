@@ -188,7 +188,7 @@ class _Run:
                 reverify=timedelta(days=settings.sync.reverify_days),
                 page_size=settings.sync.page_size,
             )
-            windows = await _in_thread_to_completion(
+            windows: list[Window] = await _in_thread_to_completion(
                 self.warehouse, self.writer.retrying, planning, "planning deployment windows"
             )
         if self.observer is not None:
