@@ -2,7 +2,8 @@
 
 Scenarios (in the order they run): rate, latency, peer, incremental, cpu, memory, the
 request economy's floor, budget, hourly, resume (`bench/economy.py`), and lake
-(`bench/lake.py`). `profile` runs only when asked for (`--only profile`): it profiles one CPU-bound `etl sync`.
+(`bench/lake.py`). `profile` runs only when asked for (`--only profile`): it profiles one
+CPU-bound `etl sync`.
 """
 
 from __future__ import annotations
