@@ -432,7 +432,7 @@ def export(db: Path | None, fmt: str, out: Path, tables: tuple[str, ...]) -> Non
     """
     from etl.export import export_parquet
 
-    manifest = export_parquet(warehouse_path(db), out, tables)
+    manifest = export_parquet(warehouse_settings(db).path, out, tables)
     rows = sum(entry["rows"] for entry in manifest["tables"].values())
     run = manifest["run"]["run_id"] if manifest["run"] else "no completed run"
     count = len(manifest["tables"])
