@@ -75,6 +75,10 @@ LEFT JOIN LATERAL (
 -- Per pipeline phase: how long releases stay, over the stays that ended (left_at known).
 -- sync_interval_h is the median gap between consecutive syncs that took snapshots: the
 -- resolution of every time above.
+-- The percentiles interpolate whole microseconds, not duration_h: DuckDB's quantile_cont over
+-- doubles is not exact when the two values it interpolates are equal (two stays of 683460 us
+-- gave a p90 one bit under their duration_h, so stalled_releases flagged releases exactly as
+-- long as the p90); over BIGINT equal values give exactly that value.
 CREATE OR REPLACE VIEW release_phase_duration_stats AS
 WITH gaps AS (
     SELECT hours_between(lag(observed_at) OVER (ORDER BY observed_at), observed_at)
@@ -92,8 +96,10 @@ SELECT
     ph.name AS phase_name,
     count(d.duration_h) AS stays_ended,
     count(d.phase_id) - count(d.duration_h) AS stays_current,
-    quantile_cont(d.duration_h, 0.5) AS duration_p50_h,
-    quantile_cont(d.duration_h, 0.9) AS duration_p90_h,
+    quantile_cont(date_diff('microsecond', d.entered_at, d.left_at), 0.5) / 3600000000.0
+        AS duration_p50_h,
+    quantile_cont(date_diff('microsecond', d.entered_at, d.left_at), 0.9) / 3600000000.0
+        AS duration_p90_h,
     any_value(r.sync_interval_h) AS sync_interval_h
 FROM release_pipeline_phases ph
 JOIN release_pipelines p USING (project_key, pipeline_key)

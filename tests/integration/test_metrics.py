@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -405,24 +406,32 @@ def test_phase_stats_and_stalled_releases_use_the_phase_p90(synced, conn):
         if "activePhaseId" in r
     }
 
-    def over_p90(margin: float) -> set[tuple[ReleaseKey, str]]:
-        return {
-            (key, phase_id)
-            for (key, phase_id), stay in stays.items()
-            if active.get(key) == phase_id
-            and stay["left_at"] is None
-            and (p90 := quantile_cont(ended.get((*key[:2], phase_id), []), 0.9)) is not None
-            and stay["in_phase_so_far_h"] > p90 + margin
-        }
-
+    # The stays last seconds (the syncs' clock is the wall clock), so many releases sit exactly
+    # at their phase's p90, and which ones depends on how far apart the syncs ran. Decided in
+    # exact microseconds: a stay equal to the p90 is not over it, whatever the float rounding.
+    observed = _observed(conn)
+    latest = max(at for sightings in observed for at in sightings.values())
+    micro = timedelta(microseconds=1)
+    ended_us: defaultdict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for (key, phase_id), stay in stays.items():
+        if stay["left_at"] is not None:
+            ended_us[(*key[:2], phase_id)].append((stay["left_at"] - stay["entered_at"]) // micro)
+    current = {
+        (key, phase_id): (
+            (latest - stay["entered_at"]) // micro,
+            quantile_cont(ended_us.get((*key[:2], phase_id), []), Fraction(9, 10)),
+        )
+        for (key, phase_id), stay in stays.items()
+        if active.get(key) == phase_id and stay["left_at"] is None
+    }
+    expected = {k for k, (so_far, p90) in current.items() if p90 is not None and so_far > p90}
+    at_p90 = {k for k, (so_far, p90) in current.items() if so_far == p90}
     actual = {
         ((r["project_key"], r["pipeline_key"], r["flag_key"], r["created_ms"]), r["phase_id"])
         for r in _rows(conn, "SELECT *, epoch_ms(created_at) AS created_ms FROM stalled_releases")
     }
-    # Syncs seconds apart make many stays equal to a p90 of the same length: a release exactly
-    # at the threshold may fall either side by a rounding of the last bit.
-    assert over_p90(1e-9) <= actual <= over_p90(-1e-9)
-    assert over_p90(1e-9)
+    assert actual == expected
+    assert expected and at_p90  # the data has releases over their p90 and exactly at it
     longer = {
         (key, phase_id)
         for (key, phase_id), stay in stays.items()
