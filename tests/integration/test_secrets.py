@@ -2,7 +2,7 @@
 
 Every command runs with a canary token — syncs at DEBUG in both log formats, a sync whose
 token the server rejects, a scheduled run, status, sql over every ledger column, the HTML
-report, doctor (with the canary and with a rejected token) — then every
+report, the Parquet export, doctor (with the canary and with a rejected token) — then every
 byte they printed, every file they left (the warehouse and its write-ahead log, reports,
 exports) and every text value in the warehouse is searched for the canaries: zero hits.
 
@@ -50,6 +50,7 @@ COMMANDS = [
     Command(("sql", "--db", "{db}", "--format", "csv", "SELECT * FROM etl_runs")),
     Command(("sql", "--db", "{db}", "SELECT * FROM etl_runs")),
     Command(("report", "--db", "{db}", "--out", "{out}/report.html")),
+    Command(("export", "--db", "{db}", "--format", "parquet", "--out", "{out}/parquet")),
     Command(("doctor", "--db", "{db}", "--base-url", "{url}", "--format", "json"), exits=(0, 1)),
     Command(("doctor", "--db", "{db}", "--base-url", "{url}"), exits=(0, 1, 2),
             token=REJECTED_TOKEN),
@@ -115,6 +116,7 @@ async def test_no_command_lets_a_canary_out(tmp_path):
     files = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert any(path.suffix == ".duckdb" for path in files)
     assert (out / "report.html").is_file()
+    assert (out / "parquet" / "manifest.json").is_file()
     leaks += [
         f"file {path.relative_to(tmp_path)}"
         for path in files
