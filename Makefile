@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # read-only install) every `etl` start compiles its libraries from source: 0.8 s against 0.4 s.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup test test-all demo lint bench clean
+.PHONY: setup test test-fast test-all demo lint bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,6 +43,10 @@ test: setup $(VENV)/.chromium
 
 test-all: setup $(VENV)/.chromium
 	$(VENV)/bin/pytest -q -m "slow or not slow"
+
+# The suite without the `slow` marker (kill loop, 1,000-example property runs): for quick checks.
+test-fast: setup $(VENV)/.chromium
+	$(VENV)/bin/pytest -q -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check .
