@@ -40,6 +40,7 @@ from etl.logs import event
 from etl.records import Mark
 from etl.resources import sql_dir
 from etl.warehouse import extensions
+from etl.warehouse.ddl import render
 from etl.warehouse.merge import Staged, write_batch
 
 log = logging.getLogger(__name__)
@@ -284,7 +285,9 @@ def lake_migrations(root: Path | None = None) -> list[Path]:
     """The migrations a lake applies, in order: the shared ones, or their lake forms.
 
     A lake form (`sql/ducklake/migrations/<same name>.sql`) replaces a shared migration that
-    DuckLake cannot run as it is.
+    DuckLake cannot run as it is: only 0001–0005 have one (released migrations are never
+    edited). Every later migration is one file for both backends, whose differences are
+    `{{placeholders}}` (`ddl.render`).
     """
     base = root or sql_dir()
     shared = {path.name: path for path in (base / "migrations").glob("*.sql")}
@@ -319,7 +322,7 @@ def migrate_lake(conn: duckdb.DuckDBPyConnection, root: Path | None = None) -> l
     for path in lake_migrations(base):
         if path.stem in done:
             continue
-        sql = path.read_text(encoding="utf-8")
+        sql = render(path.read_text(encoding="utf-8"), "ducklake", path.name)
         conn.execute("BEGIN TRANSACTION")
         if _applied(conn, path.stem):  # by another worker, since `done` was read
             conn.execute("COMMIT")

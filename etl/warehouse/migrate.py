@@ -9,6 +9,7 @@ import duckdb
 
 from etl.errors import WarehouseError
 from etl.resources import sql_dir
+from etl.warehouse.ddl import render
 from etl.warehouse.sqlutil import rollback
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 
 def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> list[str]:
     """Apply pending migrations, each in one transaction with its bookkeeping row; then views.
+
+    Each migration is rendered for DuckDB first (`ddl.render`: its `{{placeholders}}`).
 
     Returns:
         The names of the migrations applied now.
@@ -30,9 +33,10 @@ def migrate(conn: duckdb.DuckDBPyConnection, directory: Path | None = None) -> l
     for path in sorted((root / "migrations").glob("*.sql")):
         if path.stem in done:
             continue
+        sql = render(path.read_text(encoding="utf-8"), "duckdb", path.name)
         try:
             conn.execute("BEGIN TRANSACTION")
-            conn.execute(path.read_text(encoding="utf-8"))
+            conn.execute(sql)
             conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [path.stem])
             conn.execute("COMMIT")
         except duckdb.Error as exc:
