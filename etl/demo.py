@@ -14,7 +14,7 @@ from rich.console import Console
 from etl.config import load_settings
 from etl.console import print_report
 from etl.logs import configure_logging
-from etl.normalize.schemas import TABLES
+from etl.normalize.registry import TABLES
 from etl.report import ReportResult, write_report
 from etl.sandbox import SandboxConfig, running_sandbox
 from etl.sync import sync

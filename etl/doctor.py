@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,14 +25,9 @@ import duckdb
 from etl.client import ApiClient, RetryPolicy
 from etl.config import FileSettings, Stream, check_token, load_file_settings
 from etl.errors import ApiError, AuthError, ConfigError, DataError, EtlError
-from etl.extract.streams import (
-    DEPLOYMENTS,
-    ENVIRONMENTS,
-    PIPELINES,
-    POLICIES,
-    PROGRESSIONS,
-    PROJECTS,
-)
+from etl.extract.family import Probe
+from etl.extract.registry import EXTRACTS
+from etl.extract.streams import ENVIRONMENTS, PROGRESSIONS, PROJECTS
 from etl.paginate import PageRequest
 from etl.ratelimit import RateLimiter
 from etl.resources import sql_dir
@@ -182,41 +177,42 @@ async def _check_project(checks: _Checks, api: ApiClient, file: FileSettings, pr
     checks.add(
         name, "ok", "readable" + (f"; environment {environments[0]!r}" if environments else "")
     )
-    streams = set(file.sync.streams)
+    streams = frozenset(file.sync.streams)
     now = datetime.now(UTC)
-    routes: list[tuple[str, str, dict[str, str], str, str]] = []
-    if Stream.DEPLOYMENTS in streams and environments:
-        day_ago = int((now - timedelta(days=1)).timestamp() * 1000)
-        params = {"projectKey": project, "environmentKey": environments[0], "limit": "1",
-                  "from": str(day_ago)}  # fmt: skip
-        routes.append(("deployments", DEPLOYMENTS, params, DEPLOYMENTS, "deployments"))
-    if streams & {Stream.RELEASE_PIPELINES, Stream.RELEASE_PROGRESSIONS}:
-        path = PIPELINES.format(projectKey=project)
-        routes.append(("release pipelines", path, {"limit": "1"}, PIPELINES, "release_pipelines"))
-    if Stream.RELEASE_POLICIES in streams:
-        path = POLICIES.format(projectKey=project)
-        routes.append(("release policies", path, {}, POLICIES, "release_policies"))
-    for label, path, params, route, stream in routes:
-        check = f"{project}: {label} (beta)"
+    probes: list[Probe] = []
+    for extract in EXTRACTS:
+        if extract.streams & streams:
+            probes.extend(extract.probes(project, environments, streams, now))
+    for probe in probes:
+        label = probe.label
+        check = f"{project}: {label}" + (" (beta)" if probe.beta else "")
         try:
-            _, items = await _get(api, path, params, route=route, beta=True, stream=stream)
+            _, items = await _get(
+                api, probe.path, probe.params, route=probe.route, beta=probe.beta,
+                stream=probe.stream.value,
+            )  # fmt: skip
         except EtlError as exc:
             checks.add(check, "FAIL", str(exc), _api_fix(exc, label))
             continue
         checks.add(check, "ok", "readable")
-        if stream == "release_pipelines" and Stream.RELEASE_PROGRESSIONS in streams and items:
-            pipeline = _key(items[0])
-            path = PROGRESSIONS.format(projectKey=project, pipelineKey=pipeline)
-            check = f"{project}: releases (beta)"
-            try:
-                await _get(
-                    api, path, {"limit": "1"}, route=PROGRESSIONS, beta=True,
-                    stream="release_progressions",
-                )  # fmt: skip
-            except EtlError as exc:
-                checks.add(check, "FAIL", str(exc), _api_fix(exc, "releases"))
-            else:
-                checks.add(check, "ok", f"readable (pipeline {pipeline!r})")
+        pipelines = probe.stream is Stream.RELEASE_PIPELINES
+        if pipelines and Stream.RELEASE_PROGRESSIONS in streams and items:
+            await _check_releases(checks, api, project, _key(items[0]))
+
+
+async def _check_releases(checks: _Checks, api: ApiClient, project: str, pipeline: str) -> None:
+    """The releases of one pipeline the token read: a route that needs a pipeline's key."""
+    path = PROGRESSIONS.format(projectKey=project, pipelineKey=pipeline)
+    check = f"{project}: releases (beta)"
+    try:
+        await _get(
+            api, path, {"limit": "1"}, route=PROGRESSIONS, beta=True,
+            stream="release_progressions",
+        )  # fmt: skip
+    except EtlError as exc:
+        checks.add(check, "FAIL", str(exc), _api_fix(exc, "releases"))
+    else:
+        checks.add(check, "ok", f"readable (pipeline {pipeline!r})")
 
 
 def _check_warehouse(checks: _Checks, path: Path) -> None:

@@ -44,6 +44,7 @@ from etl.apistats import RequestLedger, StreamRequests
 from etl.client import ApiClient, RetryPolicy
 from etl.config import Settings, Stream, insecure_http, size_bytes
 from etl.errors import DataError, EtlError, WarehouseError
+from etl.extract.registry import EXTRACTS
 from etl.extract.streams import StreamReader
 from etl.lastrun import record_last_run
 from etl.logs import event, run_context
@@ -383,7 +384,13 @@ def _first_etl_error(group: BaseExceptionGroup[Any]) -> BaseException:
 
 async def _run(run: _Run, api: ApiClient) -> None:
     reader = StreamReader(
-        api, run.settings, emit=run.emit, plan=run.plan, fail=run.fail, warn=run.warn
+        api,
+        run.settings,
+        emit=run.emit,
+        plan=run.plan,
+        fail=run.fail,
+        warn=run.warn,
+        extracts=EXTRACTS,
     )
 
     async def extract() -> None:

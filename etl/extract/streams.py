@@ -24,6 +24,7 @@ from etl.client import ApiClient
 from etl.config import Settings, Stream
 from etl.errors import AuthError, EtlError, FatalApiError, PaginationError, WaitTooLongError
 from etl.extract.chains import read_offset_listing, run_cursor_chain
+from etl.extract.family import Extract
 from etl.paginate import MAX_LIMIT, CursorPaginator, OffsetPaginator, Page, PageRequest
 from etl.rawjson import RawRecord
 from etl.records import Fetched, Mark, ScopeComplete, StreamRejected, WindowDone, WindowProgress
@@ -113,7 +114,14 @@ def _ms(moment: datetime) -> str:
 
 
 class StreamReader:
-    """Reads every selected stream of one run and emits `Fetched` units."""
+    """Reads every selected stream of one run and emits `Fetched` units.
+
+    A family's `start` (`extract/registry.py`) uses the public parts: `api`, `settings`,
+    `streams` (the selected ones), `chains` (hold it while a chain runs: it bounds the pages
+    waiting for the loader), `guarded` (one partition whose failure ends only its stream
+    partial), `listing` (a whole offset listing as one unit that completes its scope),
+    `emit`, `plan` (the deployment windows' planner), `fail` and `warn`.
+    """
 
     def __init__(
         self,
@@ -124,24 +132,26 @@ class StreamReader:
         plan: Planner,
         fail: Failure,
         warn: Warn | None = None,
+        extracts: Sequence[Extract],
     ) -> None:
-        self._api = api
-        self._settings = settings
-        self._streams = set(settings.sync.streams)
+        self.api = api
+        self.settings = settings
+        self.streams = set(settings.sync.streams)
         # Each running chain may hold one fetched page while it waits for the loader's queue,
         # so memory is bounded only if the number of running chains is: twice the requests
         # in flight keeps the connection pool busy while a chain hands its page over.
         self._chain_slots = 2 * settings.limits.max_in_flight
-        self._chains = asyncio.Semaphore(self._chain_slots)
+        self.chains = asyncio.Semaphore(self._chain_slots)
         # (project, environment) pairs whose deployments the API refused (403, 404): their
         # other windows are not read, so one refusal is one error, not one per window.
         self._refused: set[tuple[str, str]] = set()
-        self._emit = emit
-        self._plan = plan
-        self._fail = fail
-        self._warn = warn
+        self.emit = emit
+        self.plan = plan
+        self.fail = fail
+        self.warn = warn
+        self._extracts = [e for e in extracts if e.streams & self.streams]
 
-    async def _guarded(self, stream: Stream, where: str, work: Awaitable[None]) -> None:
+    async def guarded(self, stream: Stream, where: str, work: Awaitable[None]) -> None:
         """Run one partition; a failure is recorded for its stream, the rest goes on.
 
         An `AuthError` (401) is re-raised: with a rejected token nothing else can succeed; so
@@ -152,11 +162,11 @@ class StreamReader:
         except (AuthError, WaitTooLongError):
             raise
         except EtlError as exc:
-            self._fail(stream, where, exc)
+            self.fail(stream, where, exc)
         except StreamRejected:
             pass
 
-    async def _listing(
+    async def listing(
         self,
         stream: Stream,
         scope: dict[str, str],
@@ -172,14 +182,14 @@ class StreamReader:
             The listing's records that are objects, decoded (callers read keys from them;
             a record that is not an object is named by the normalizer).
         """
-        warn = self._warn
+        warn = self.warn
 
         def warn_stream(message: str) -> None:
             if warn is not None:
                 warn(stream, message)
 
         items, records, first = await read_offset_listing(
-            self._api,
+            self.api,
             paginator,
             route=route,
             beta=beta,
@@ -187,7 +197,7 @@ class StreamReader:
             key_fields=key_fields,
             warn=warn_stream,
         )
-        await self._emit(
+        await self.emit(
             Fetched(stream, scope, items, body=first.body, marks=(ScopeComplete(stream, scope),))
         )
         return [record for record in records if isinstance(record, dict)]
@@ -198,13 +208,13 @@ class StreamReader:
         async with asyncio.TaskGroup() as group:
             for project_key in projects:
                 group.create_task(
-                    self._guarded(
+                    self.guarded(
                         Stream.ENVIRONMENTS, f"project {project_key}", self._project(project_key)
                     )
                 )
 
     async def _projects(self) -> list[str]:
-        items = await self._listing(
+        items = await self.listing(
             Stream.PROJECTS,
             {},
             OffsetPaginator(PROJECTS, {}, LISTING_LIMIT),
@@ -213,16 +223,16 @@ class StreamReader:
             key_fields=("key",),
         )
         keys = [str(item.get("key")) for item in items]
-        wanted = self._settings.scope.projects
+        wanted = self.settings.scope.projects
         if not wanted:
             return keys
         for missing in sorted(set(wanted) - set(keys)):
-            self._fail(Stream.PROJECTS, f"project {missing}", FatalApiError("not found"))
+            self.fail(Stream.PROJECTS, f"project {missing}", FatalApiError("not found"))
         return [key for key in keys if key in wanted]
 
     async def _project(self, project_key: str) -> None:
-        """One project's environments, then its deployments, pipelines and policies."""
-        items = await self._listing(
+        """One project's environments, then every selected family's chains (`registry.py`)."""
+        items = await self.listing(
             Stream.ENVIRONMENTS,
             {"project_key": project_key},
             OffsetPaginator(ENVIRONMENTS.format(projectKey=project_key), {}, LISTING_LIMIT),
@@ -231,41 +241,48 @@ class StreamReader:
             key_fields=("key",),
         )
         environments = [str(item.get("key")) for item in items]
-        wanted = self._settings.scope.environments.get(project_key)
+        wanted = self.settings.scope.environments.get(project_key)
         if wanted:
             for missing in sorted(set(wanted) - set(environments)):
-                self._fail(
+                self.fail(
                     Stream.DEPLOYMENTS,
                     f"project {project_key} environment {missing}",
                     FatalApiError("environment not found"),
                 )
             environments = [key for key in environments if key in wanted]
         async with asyncio.TaskGroup() as group:
-            if Stream.DEPLOYMENTS in self._streams and environments:
-                for window in await self._plan(project_key, environments):
-                    where = (
-                        f"deployments {project_key}/{window.environment_key} "
-                        f"[{window.from_at:%Y-%m-%d %H:%M}, {window.unread_to:%Y-%m-%d %H:%M})"
-                    )
-                    group.create_task(
-                        self._guarded(Stream.DEPLOYMENTS, where, self._deployments(window))
-                    )
-            if self._streams & {Stream.RELEASE_PIPELINES, Stream.RELEASE_PROGRESSIONS}:
-                group.create_task(
-                    self._guarded(
-                        Stream.RELEASE_PIPELINES,
-                        f"release pipelines of {project_key}",
-                        self._pipelines(project_key),
-                    )
+            for extract in self._extracts:
+                await extract.start(self, group, project_key, environments)
+
+    async def start_core(
+        self, group: asyncio.TaskGroup, project_key: str, environments: Sequence[str]
+    ) -> None:
+        """The first streams' chains for one project: deployments, pipelines, policies."""
+        if Stream.DEPLOYMENTS in self.streams and environments:
+            for window in await self.plan(project_key, environments):
+                where = (
+                    f"deployments {project_key}/{window.environment_key} "
+                    f"[{window.from_at:%Y-%m-%d %H:%M}, {window.unread_to:%Y-%m-%d %H:%M})"
                 )
-            if Stream.RELEASE_POLICIES in self._streams:
                 group.create_task(
-                    self._guarded(
-                        Stream.RELEASE_POLICIES,
-                        f"release policies of {project_key}",
-                        self._policies(project_key),
-                    )
+                    self.guarded(Stream.DEPLOYMENTS, where, self._deployments(window))
                 )
+        if self.streams & {Stream.RELEASE_PIPELINES, Stream.RELEASE_PROGRESSIONS}:
+            group.create_task(
+                self.guarded(
+                    Stream.RELEASE_PIPELINES,
+                    f"release pipelines of {project_key}",
+                    self._pipelines(project_key),
+                )
+            )
+        if Stream.RELEASE_POLICIES in self.streams:
+            group.create_task(
+                self.guarded(
+                    Stream.RELEASE_POLICIES,
+                    f"release policies of {project_key}",
+                    self._policies(project_key),
+                )
+            )
 
     async def _deployments(self, window: Window) -> None:
         """One cursor chain over one window's unread part, newest first.
@@ -280,11 +297,11 @@ class StreamReader:
             "from": _ms(window.from_at),
             # The API's window is inclusive at both ends; ours are half-open [from, to).
             "to": str(int(_ms(window.unread_to)) - 1),
-            "limit": str(self._settings.sync.page_size),
+            "limit": str(self.settings.sync.page_size),
             "expand": EXPAND,
         }
-        if self._settings.scope.application_keys:
-            params["applicationKey"] = ",".join(self._settings.scope.application_keys)
+        if self.settings.scope.application_keys:
+            params["applicationKey"] = ",".join(self.settings.scope.application_keys)
         context = {"project_key": window.project_key, "environment_key": window.environment_key}
         key = (window.project_key, window.environment_key, window.from_at, window.to_at)
         done = WindowDone(*key)
@@ -295,7 +312,7 @@ class StreamReader:
             mark: Mark | None = done
             if not last:
                 mark = None if oldest is None else WindowProgress(*key, _after_ms(oldest))
-            await self._emit(
+            await self.emit(
                 Fetched(
                     Stream.DEPLOYMENTS,
                     context,
@@ -306,12 +323,12 @@ class StreamReader:
             )
 
         partition = (window.project_key, window.environment_key)
-        async with self._chains:
+        async with self.chains:
             if partition in self._refused:
                 return  # another window of this environment was refused; reported there
             try:
                 await run_cursor_chain(
-                    self._api,
+                    self.api,
                     CursorPaginator(DEPLOYMENTS, params),
                     route=DEPLOYMENTS,
                     beta=True,
@@ -325,7 +342,7 @@ class StreamReader:
                 raise
 
     async def _pipelines(self, project_key: str) -> None:
-        items = await self._listing(
+        items = await self.listing(
             Stream.RELEASE_PIPELINES,
             {"project_key": project_key},
             OffsetPaginator(PIPELINES.format(projectKey=project_key), {}, LISTING_LIMIT),
@@ -333,12 +350,12 @@ class StreamReader:
             beta=True,
             key_fields=("key",),
         )
-        if Stream.RELEASE_PROGRESSIONS not in self._streams:
+        if Stream.RELEASE_PROGRESSIONS not in self.streams:
             return
         async with asyncio.TaskGroup() as group:
             for pipeline_key in (str(item.get("key")) for item in items):
                 group.create_task(
-                    self._guarded(
+                    self.guarded(
                         Stream.RELEASE_PROGRESSIONS,
                         f"releases of pipeline {project_key}/{pipeline_key}",
                         self._progressions(project_key, pipeline_key),
@@ -348,8 +365,8 @@ class StreamReader:
     async def _progressions(self, project_key: str, pipeline_key: str) -> None:
         # The first page's body carries the `phases` summary the normalizer names phases from.
         path = PROGRESSIONS.format(projectKey=project_key, pipelineKey=pipeline_key)
-        async with self._chains:
-            await self._listing(
+        async with self.chains:
+            await self.listing(
                 Stream.RELEASE_PROGRESSIONS,
                 {"project_key": project_key, "pipeline_key": pipeline_key},
                 OffsetPaginator(path, {}, LISTING_LIMIT),
@@ -359,14 +376,14 @@ class StreamReader:
             )
 
     async def _policies(self, project_key: str) -> None:
-        page = await self._api.get_page(
+        page = await self.api.get_page(
             PageRequest(POLICIES.format(projectKey=project_key), {}),
             route=POLICIES,
             beta=True,
             stream=Stream.RELEASE_POLICIES,
         )
         scope = {"project_key": project_key}
-        await self._emit(
+        await self.emit(
             Fetched(
                 Stream.RELEASE_POLICIES,
                 scope,

@@ -20,8 +20,8 @@ import orjson
 import polars as pl
 
 from etl.errors import DataError
-from etl.normalize import schemas
 from etl.normalize.frame import Batch
+from etl.normalize.registry import KEYS, TABLES
 from etl.rawjson import text
 from etl.records import Fetched
 
@@ -94,8 +94,8 @@ def rejects_frame(
                 "rejected_at": batch.loaded_at,
             }
         )
-    frame = pl.DataFrame(rows, schema=schemas.TABLES["rejected_records"], orient="row")
-    return frame.unique(schemas.KEYS["rejected_records"], keep="last", maintain_order=True)
+    frame = pl.DataFrame(rows, schema=TABLES["rejected_records"], orient="row")
+    return frame.unique(KEYS["rejected_records"], keep="last", maintain_order=True)
 
 
 def _subset(units: Sequence[Fetched], part: Sequence[tuple[int, int]]) -> list[Fetched]:

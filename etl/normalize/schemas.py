@@ -2,14 +2,19 @@
 
 Input dtypes follow `ld-api.md` (LaunchDarkly's own models). Free-form objects (`metadata`,
 `Phase.configuration`, `_access`) are not decoded into columns; they stay in `_raw`.
-Output schemas must equal the DDL in `sql/migrations` (a test compares them).
+Output schemas must equal the DDL in `sql/migrations` (a test compares them). The tables of
+the first streams are declared here; a later stream family declares its own in its module, and
+`normalize/registry.py` gathers them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
+
+from etl.config import Stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,30 @@ class RecordSpec:
     required: tuple[str, ...]
     id_field: str
     context: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One warehouse table: its columns (must equal the DDL) and how the merge treats it.
+
+    Attributes:
+        name: the table's name in the warehouse.
+        columns: the columns in DDL order, with their Polars dtypes.
+        key: the upsert identity (declared in the DDL as a `-- key: (…)` comment).
+        parent: the table whose rows own these (a deployment's pull-request links): a batch
+            holding a parent row replaces all its children, joined on the parent's key.
+        swept_by: the stream whose completed listing soft-deletes the rows of its scope that
+            the run did not see (the table then has `_deleted_at`).
+        deleted_with: the table whose soft-deleted rows soft-delete these too, joined on
+            that table's key (the environments of a deleted project).
+    """
+
+    name: str
+    columns: Mapping[str, pl.DataType]
+    key: tuple[str, ...]
+    parent: str | None = None
+    swept_by: Stream | None = None
+    deleted_with: str | None = None
 
 
 S = pl.String()
@@ -263,95 +292,147 @@ RELEASE_POLICIES = RecordSpec(
 
 # ---- output: warehouse tables -------------------------------------------------------------
 
-_LOADED: dict[str, pl.DataType] = {"_raw": S, "_run_id": S, "_loaded_at": TS}
-_SOFT_DELETED: dict[str, pl.DataType] = {**_LOADED, "_deleted_at": TS}
+LOADED: dict[str, pl.DataType] = {"_raw": S, "_run_id": S, "_loaded_at": TS}
+SOFT_DELETED: dict[str, pl.DataType] = {**LOADED, "_deleted_at": TS}
 
-TABLES: dict[str, dict[str, pl.DataType]] = {
-    "projects": {
-        "project_key": S, "project_id": S, "name": S, "tags": STRS,
-        "include_in_snippet_by_default": B, "default_release_pipeline_key": S, **_SOFT_DELETED,
-    },
-    "environments": {
-        "project_key": S, "environment_key": S, "environment_id": S, "name": S, "color": S,
-        "tags": STRS, "critical": B, "default_ttl": I, "secure_mode": B,
-        "default_track_events": B, "require_comments": B, "confirm_changes": B, **_SOFT_DELETED,
-    },
-    "deployments": {
-        "deployment_id": S, "project_key": S, "environment_key": S, "application_key": S,
-        "application_version": S, "started_at": TS, "ended_at": TS, "duration_ms": I,
-        "status": S, "kind": S, "active": B, "archived": B, "metadata": S,
-        "number_of_contributors": I, "number_of_pull_requests": I, "lines_added": I,
-        "lines_deleted": I, "lead_time_ms": I, "coding_duration_ms": I, "review_duration_ms": I,
-        "wait_duration_ms": I, "deploy_duration_ms": I, "total_lead_time_ms": I, **_LOADED,
-    },
-    "pull_requests": {
-        "pull_request_id": S, "external_id": S, "title": S, "status": S, "author": S,
-        "created_at": TS, "merged_at": TS, "merge_commit_key": S, "base_commit_key": S,
-        "head_commit_key": S, "files_changed": I, "lines_added": I, "lines_deleted": I, "url": S,
-        **_LOADED,
-    },
-    "deployment_pull_requests": {"deployment_id": S, "pull_request_id": S, "_run_id": S},
-    "deployment_flag_references": {
-        "deployment_id": S, "project_key": S, "flag_key": S, "references_added": I,
-        "references_removed": I, "_run_id": S,
-    },
-    "pull_request_flag_references": {
-        "pull_request_id": S, "project_key": S, "flag_key": S, "references_added": I,
-        "references_removed": I, "_run_id": S,
-    },
-    "release_pipelines": {
-        "project_key": S, "pipeline_key": S, "name": S, "description": S, "created_at": TS,
-        "tags": STRS, "version": I, "is_project_default": B, "is_legacy": B, "phase_count": I,
-        **_SOFT_DELETED,
-    },
-    "release_pipeline_phases": {
-        "project_key": S, "pipeline_key": S, "phase_id": S, "phase_index": I, "name": S,
-        "environment_keys": STRS, "audiences": S, "_run_id": S,
-    },
-    "release_progressions": {
-        "project_key": S, "pipeline_key": S, "flag_key": S, "created_at": TS,
-        "completed_at": TS, "status": S, "active_phase_id": S, "active_phase_name": S,
-        "active_phase_status": S, **_SOFT_DELETED,
-    },
-    "release_progression_snapshots": {
-        "run_id": S, "project_key": S, "pipeline_key": S, "flag_key": S, "created_at": TS,
-        "observed_at": TS, "status": S, "active_phase_id": S, "active_phase_name": S,
-        "completed_at": TS,
-    },
-    "release_policies": {
-        "project_key": S, "policy_id": S, "policy_key": S, "name": S, "rank": I,
-        "release_method": S, "scope_environment_keys": STRS, "scope_flag_tag_keys": STRS,
-        "rollout_context_kind_key": S, "min_sample_size": I, "rollback_on_regression": B,
-        "metric_keys": STRS, "metric_group_keys": STRS,
-        "stages": pl.List(pl.Struct({"allocation": I, "duration_ms": I})), **_SOFT_DELETED,
-    },
-    "rejected_records": {
-        "run_id": S, "stream": S, "record_hash": S, "scope": S, "error": S, "_raw": S,
-        "rejected_at": TS,
-    },
-}  # fmt: skip
-
-# Primary keys: the upsert identity of every table (must match the DDL).
-KEYS: dict[str, tuple[str, ...]] = {
-    "projects": ("project_key",),
-    "environments": ("project_key", "environment_key"),
-    "deployments": ("deployment_id",),
-    "pull_requests": ("pull_request_id",),
-    "deployment_pull_requests": ("deployment_id", "pull_request_id"),
-    "deployment_flag_references": ("deployment_id", "project_key", "flag_key"),
-    "pull_request_flag_references": ("pull_request_id", "project_key", "flag_key"),
-    "release_pipelines": ("project_key", "pipeline_key"),
-    "release_pipeline_phases": ("project_key", "pipeline_key", "phase_id"),
-    "release_progressions": ("project_key", "pipeline_key", "flag_key", "created_at"),
-    "release_progression_snapshots": (
-        "run_id", "project_key", "pipeline_key", "flag_key", "created_at",
+# Every table of the stream families declared here (`normalize/registry.py` gathers these
+# with the families' own). Keys are the upsert identity of every table (must match the DDL).
+CORE_TABLES: tuple[Table, ...] = (
+    Table(
+        "projects",
+        {
+            "project_key": S, "project_id": S, "name": S, "tags": STRS,
+            "include_in_snippet_by_default": B, "default_release_pipeline_key": S, **SOFT_DELETED,
+        },
+        ("project_key",),
+        swept_by=Stream.PROJECTS,
     ),
-    "release_policies": ("project_key", "policy_id"),
-    "rejected_records": ("run_id", "stream", "record_hash"),
-}  # fmt: skip
+    Table(
+        "environments",
+        {
+            "project_key": S, "environment_key": S, "environment_id": S, "name": S, "color": S,
+            "tags": STRS, "critical": B, "default_ttl": I, "secure_mode": B,
+            "default_track_events": B, "require_comments": B, "confirm_changes": B, **SOFT_DELETED,
+        },
+        ("project_key", "environment_key"),
+        swept_by=Stream.ENVIRONMENTS,
+        deleted_with="projects",
+    ),
+    Table(
+        "deployments",
+        {
+            "deployment_id": S, "project_key": S, "environment_key": S, "application_key": S,
+            "application_version": S, "started_at": TS, "ended_at": TS, "duration_ms": I,
+            "status": S, "kind": S, "active": B, "archived": B, "metadata": S,
+            "number_of_contributors": I, "number_of_pull_requests": I, "lines_added": I,
+            "lines_deleted": I, "lead_time_ms": I, "coding_duration_ms": I, "review_duration_ms": I,
+            "wait_duration_ms": I, "deploy_duration_ms": I, "total_lead_time_ms": I, **LOADED,
+        },
+        ("deployment_id",),
+    ),
+    Table(
+        "pull_requests",
+        {
+            "pull_request_id": S, "external_id": S, "title": S, "status": S, "author": S,
+            "created_at": TS, "merged_at": TS, "merge_commit_key": S, "base_commit_key": S,
+            "head_commit_key": S, "files_changed": I, "lines_added": I, "lines_deleted": I,
+            "url": S, **LOADED,
+        },
+        ("pull_request_id",),
+    ),
+    Table(
+        "deployment_pull_requests",
+        {"deployment_id": S, "pull_request_id": S, "_run_id": S},
+        ("deployment_id", "pull_request_id"),
+        parent="deployments",
+    ),
+    Table(
+        "deployment_flag_references",
+        {
+            "deployment_id": S, "project_key": S, "flag_key": S, "references_added": I,
+            "references_removed": I, "_run_id": S,
+        },
+        ("deployment_id", "project_key", "flag_key"),
+        parent="deployments",
+    ),
+    Table(
+        "pull_request_flag_references",
+        {
+            "pull_request_id": S, "project_key": S, "flag_key": S, "references_added": I,
+            "references_removed": I, "_run_id": S,
+        },
+        ("pull_request_id", "project_key", "flag_key"),
+        parent="pull_requests",
+    ),
+    Table(
+        "release_pipelines",
+        {
+            "project_key": S, "pipeline_key": S, "name": S, "description": S, "created_at": TS,
+            "tags": STRS, "version": I, "is_project_default": B, "is_legacy": B, "phase_count": I,
+            **SOFT_DELETED,
+        },
+        ("project_key", "pipeline_key"),
+        swept_by=Stream.RELEASE_PIPELINES,
+    ),
+    Table(
+        "release_pipeline_phases",
+        {
+            "project_key": S, "pipeline_key": S, "phase_id": S, "phase_index": I, "name": S,
+            "environment_keys": STRS, "audiences": S, "_run_id": S,
+        },
+        ("project_key", "pipeline_key", "phase_id"),
+        parent="release_pipelines",
+    ),
+    Table(
+        "release_progressions",
+        {
+            "project_key": S, "pipeline_key": S, "flag_key": S, "created_at": TS,
+            "completed_at": TS, "status": S, "active_phase_id": S, "active_phase_name": S,
+            "active_phase_status": S, **SOFT_DELETED,
+        },
+        ("project_key", "pipeline_key", "flag_key", "created_at"),
+        swept_by=Stream.RELEASE_PROGRESSIONS,
+        deleted_with="release_pipelines",
+    ),
+    Table(
+        "release_progression_snapshots",
+        {
+            "run_id": S, "project_key": S, "pipeline_key": S, "flag_key": S, "created_at": TS,
+            "observed_at": TS, "status": S, "active_phase_id": S, "active_phase_name": S,
+            "completed_at": TS,
+        },
+        (
+            "run_id", "project_key", "pipeline_key", "flag_key", "created_at",
+    ),
+    ),
+    Table(
+        "release_policies",
+        {
+            "project_key": S, "policy_id": S, "policy_key": S, "name": S, "rank": I,
+            "release_method": S, "scope_environment_keys": STRS, "scope_flag_tag_keys": STRS,
+            "rollout_context_kind_key": S, "min_sample_size": I, "rollback_on_regression": B,
+            "metric_keys": STRS, "metric_group_keys": STRS,
+            "stages": pl.List(pl.Struct({"allocation": I, "duration_ms": I})), **SOFT_DELETED,
+        },
+        ("project_key", "policy_id"),
+        swept_by=Stream.RELEASE_POLICIES,
+    ),
+    Table(
+        "rejected_records",
+        {
+            "run_id": S, "stream": S, "record_hash": S, "scope": S, "error": S, "_raw": S,
+            "rejected_at": TS,
+        },
+        ("run_id", "stream", "record_hash"),
+    ),
+)  # fmt: skip
 
 
-def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+# The core tables' columns by name, for their normalizers (`conform(frame, "deployments")`).
+TABLE_COLUMNS: dict[str, Mapping[str, pl.DataType]] = {t.name: t.columns for t in CORE_TABLES}
+
+
+def conform(frame: pl.DataFrame, table: str | Table) -> pl.DataFrame:
     """Select exactly the table's columns, in order, cast to its dtypes (raises if missing)."""
-    schema = TABLES[table]
+    schema = table.columns if isinstance(table, Table) else TABLE_COLUMNS[table]
     return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])

@@ -25,35 +25,10 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from etl.config import Stream
 from etl.errors import WarehouseError
-from etl.normalize.schemas import KEYS
+from etl.normalize.registry import CASCADES, CHILD_OF, KEYS, SWEPT_TABLE
 from etl.records import Mark, ScopeComplete, WindowDone, WindowProgress
 from etl.warehouse.sqlutil import ident, registered, rollback
-
-# Child tables are replaced wholesale for the parents present in a batch (a deployment whose
-# PR list shrank must lose the stale links): child table → (parent-key columns, parent table).
-# The parent-key columns are the parent table's key.
-CHILD_OF: dict[str, tuple[tuple[str, ...], str]] = {
-    "deployment_pull_requests": (("deployment_id",), "deployments"),
-    "deployment_flag_references": (("deployment_id",), "deployments"),
-    "pull_request_flag_references": (("pull_request_id",), "pull_requests"),
-    "release_pipeline_phases": (("project_key", "pipeline_key"), "release_pipelines"),
-}
-
-# Which table a completed listing sweeps, and which tables hang off its deleted rows.
-SWEPT_TABLE: dict[Stream, str] = {
-    Stream.PROJECTS: "projects",
-    Stream.ENVIRONMENTS: "environments",
-    Stream.RELEASE_PIPELINES: "release_pipelines",
-    Stream.RELEASE_PROGRESSIONS: "release_progressions",
-    Stream.RELEASE_POLICIES: "release_policies",
-}
-CASCADES: dict[str, tuple[str, tuple[str, ...]]] = {
-    # parent table → (child table, join columns): children of a deleted parent are deleted too.
-    "projects": ("environments", ("project_key",)),
-    "release_pipelines": ("release_progressions", ("project_key", "pipeline_key")),
-}
 
 # DuckDB's wordings of "over memory_limit" (not all raised as OutOfMemoryException).
 _OUT_OF_MEMORY = re.compile(r"out of memory|failed to pin|(could not|failed to) allocate", re.I)
@@ -169,8 +144,7 @@ def _sweep(
         [now, *scope.values(), run_id],
     )
     # A row seen again after deletion comes back: its upsert wrote _deleted_at = NULL.
-    if table in CASCADES:
-        child, columns = CASCADES[table]
+    for child, columns in CASCADES.get(table, []):
         conn.execute(
             f"UPDATE {ident(child)} c SET _deleted_at = ? WHERE c._deleted_at IS NULL AND EXISTS "
             f"(SELECT 1 FROM {table} p WHERE {_match(columns, 'c', 'p')} "

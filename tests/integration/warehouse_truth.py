@@ -159,7 +159,7 @@ def table_fingerprint(
     db: Path | str, settings: WarehouseSettings | None = None
 ) -> dict[str, list[tuple[Any, ...]]]:
     """All rows of the data tables, without our per-run metadata columns."""
-    from etl.normalize.schemas import TABLES
+    from etl.normalize.registry import TABLES
 
     conn = _read_only(db, settings)
     try:

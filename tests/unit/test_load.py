@@ -13,7 +13,7 @@ import pytest
 from etl.config import Stream
 from etl.errors import WarehouseError
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
-from etl.normalize.schemas import KEYS, TABLES
+from etl.normalize.registry import KEYS, TABLES
 from etl.rawjson import encode
 from etl.records import Fetched, ScopeComplete, WindowDone
 from etl.warehouse import memory_for_records

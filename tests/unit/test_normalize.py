@@ -13,7 +13,7 @@ from etl.config import Stream
 from etl.errors import DataError
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
 from etl.normalize.frame import raw_column
-from etl.normalize.schemas import TABLES
+from etl.normalize.registry import TABLES
 from etl.rawjson import Sliced, encode, split_page
 from etl.records import Fetched
 
