@@ -12,6 +12,7 @@ Routes:
     GET  /api/v2/projects/{projectKey}/release-pipelines              offset, no _links (beta)
     GET  /api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases      (beta)
     GET  /api/v2/projects/{projectKey}/release-policies               no paging (beta)
+    GET  applications, teams, Insights groups, scores and pull requests   see `teams`
     POST /_sandbox/advance[?now_ms=]        Dataset.advance(); returns its counts
     GET  /_sandbox/truth/counts             Dataset.counts()
     GET  /_sandbox/requests/summary         request totals by status and fault
@@ -29,6 +30,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from etl.sandbox import teams
 from etl.sandbox.config import SandboxConfig
 from etl.sandbox.data import Dataset, DeploymentQuery
 from etl.sandbox.errors import (
@@ -96,6 +98,7 @@ def make_app(dataset: Dataset, config: SandboxConfig | None = None) -> web.Appli
         "/api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases", _progressions
     )
     app.router.add_get("/api/v2/projects/{projectKey}/release-policies", _policies)
+    teams.register(app, DATASET, _respond)
     app.router.add_post("/_sandbox/advance", _advance)
     app.router.add_get("/_sandbox/truth/counts", _truth_counts)
     app.router.add_get("/_sandbox/requests/summary", _requests_summary)
