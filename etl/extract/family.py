@@ -27,6 +27,7 @@ class Probe:
 
 
 Start = Callable[["StreamReader", asyncio.TaskGroup, str, Sequence[str]], Awaitable[None]]
+AccountStart = Callable[["StreamReader", asyncio.TaskGroup], Awaitable[None]]
 Probes = Callable[[str, Sequence[str], frozenset[Stream], datetime], list[Probe]]
 
 
@@ -39,8 +40,11 @@ class Extract:
         start: opens the family's chains for (project, its selected environments) as tasks
             of the given group; each chain runs under `StreamReader.guarded`.
         probes: the doctor's requests for (project, environments, selected streams, now).
+        account: opens the family's account-wide chains (not per project: teams,
+            applications) once per run, beside the projects; None: it has none.
     """
 
     streams: frozenset[Stream]
     start: Start
     probes: Probes
+    account: AccountStart | None = None

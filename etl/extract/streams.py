@@ -203,9 +203,15 @@ class StreamReader:
         return [record for record in records if isinstance(record, dict)]
 
     async def read_all(self) -> None:
-        """Discovery, then every selected stream of every selected project, concurrently."""
+        """Discovery, then every selected stream of every selected project, concurrently.
+
+        Account-wide chains (`Extract.account`) start beside the projects' own.
+        """
         projects = await self._projects()
         async with asyncio.TaskGroup() as group:
+            for extract in self._extracts:
+                if extract.account is not None:
+                    await extract.account(self, group)
             for project_key in projects:
                 group.create_task(
                     self.guarded(

@@ -12,12 +12,13 @@ Usage:
 
 from __future__ import annotations
 
-from etl.sandbox.app import CONFIG, DATASET, RESPONSE_HOOK, ResponseHook, make_app
+from etl.sandbox.app import make_app
 from etl.sandbox.cli import RunningSandbox, running_sandbox, sandbox_command, serve
 from etl.sandbox.config import FAULT_KINDS, SANDBOX_TOKEN, SCALES, SandboxConfig
 from etl.sandbox.data import Dataset, Truth
 from etl.sandbox.pipelines import GO_RELEASE_METHODS, PY_RELEASE_METHODS
 from etl.sandbox.requestlog import REQUEST_LOG, RequestRecord
+from etl.sandbox.serving import CONFIG, DATASET, RESPONSE_HOOK, ResponseHook
 
 __all__ = [
     "CONFIG",

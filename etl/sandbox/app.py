@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -42,18 +41,21 @@ from etl.sandbox.errors import (
     error_response,
     json_response,
 )
+from etl.sandbox.families import FAMILIES
 from etl.sandbox.faults import fault_middleware, rate_limit_middleware
-from etl.sandbox.links import href, offset_links
+from etl.sandbox.links import href
 from etl.sandbox.params import QueryReader
 from etl.sandbox.records import JSON, Deployment, link
 from etl.sandbox.requestlog import REQUEST_LOG, log_requests, summarize
-
-ResponseHook = Callable[[web.Request, dict[str, Any]], dict[str, Any] | bytes]
-"""Rewrites a successful API body before serialization (tests use it to break responses)."""
-
-DATASET: web.AppKey[Dataset] = web.AppKey("dataset")
-CONFIG: web.AppKey[SandboxConfig] = web.AppKey("config")
-RESPONSE_HOOK: web.AppKey[ResponseHook | None] = web.AppKey("response_hook")
+from etl.sandbox.serving import (
+    BETA_PREFIX,
+    CONFIG,
+    DATASET,
+    RESPONSE_HOOK,
+    listing_count,
+    offset_page,
+    respond,
+)
 
 DEPLOYMENTS_PATH = "/api/v2/engineering-insights/deployments"
 _WEEK_MS = 7 * 24 * 3_600_000
@@ -98,7 +100,9 @@ def make_app(dataset: Dataset, config: SandboxConfig | None = None) -> web.Appli
         "/api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases", _progressions
     )
     app.router.add_get("/api/v2/projects/{projectKey}/release-policies", _policies)
-    teams.register(app, DATASET, _respond)
+    teams.register(app, DATASET, respond)
+    for family in FAMILIES:  # route families in their own modules (families.py)
+        family.register(app)
     app.router.add_post("/_sandbox/advance", _advance)
     app.router.add_get("/_sandbox/truth/counts", _truth_counts)
     app.router.add_get("/_sandbox/requests/summary", _requests_summary)
@@ -118,7 +122,8 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not hmac.compare_digest(given.encode(), token.encode()):
         return error_response(401, UNAUTHORIZED)
     resource = request.match_info.route.resource
-    beta = resource is not None and resource.canonical in _BETA_ROUTES
+    canonical = resource.canonical if resource is not None else ""
+    beta = canonical in _BETA_ROUTES or canonical.startswith(BETA_PREFIX)
     if beta and request.headers.get("LD-API-Version") != "beta":
         return error_response(403, FORBIDDEN_BETA)
     return await handler(request)
@@ -135,31 +140,6 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(405, METHOD_NOT_ALLOWED)
     except web.HTTPNotFound:
         return error_response(404, NOT_FOUND)
-
-
-def _respond(request: web.Request, body: JSON) -> web.Response:
-    """200 with `body`, passed through the response hook when one is set."""
-    hook = request.app[RESPONSE_HOOK]
-    if hook is None:
-        return json_response(body)
-    return json_response(hook(request, _materialize(body)))
-
-
-def _listing_count(request: web.Request, actual: int) -> int:
-    """An offset listing's `totalCount`: the true one, or the config's wrong one."""
-    wrong = request.app[CONFIG].listing_total_count
-    return actual if wrong is None else wrong
-
-
-def _materialize(value: Any) -> Any:
-    """Replace orjson fragments with plain values so a hook sees ordinary dicts."""
-    if isinstance(value, orjson.Fragment):
-        return orjson.loads(orjson.dumps(value))
-    if isinstance(value, dict):
-        return {key: _materialize(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_materialize(item) for item in value]
-    return value
 
 
 # --------------------------------------------------------------------------- discovery
@@ -180,36 +160,21 @@ async def _index(request: web.Request) -> web.Response:
     )
 
 
-def _offset_page(
-    request: web.Request, items: Sequence[JSON], *, links: bool = True
-) -> tuple[list[JSON], JSON]:
-    """Slice `items` by limit/offset; return the page and `_links` (empty when not wanted)."""
-    reader = QueryReader(request.query)
-    limit = reader.integer("limit", 20, minimum=1)
-    offset = reader.integer("offset", 0, minimum=0)
-    reader.check()
-    page = list(items[offset : offset + limit])
-    if not links:
-        return page, {}
-    params = list(request.query.items())
-    return page, offset_links(request.path, params, offset=offset, limit=limit, total=len(items))
-
-
 async def _projects(request: web.Request) -> web.Response:
     dataset = request.app[DATASET]
     reader = QueryReader(request.query)
     projects = _filter_named(dataset.projects, reader.filters(frozenset({"query", "keys", "tags"})))
     expand = reader.csv("expand")
     reader.check()
-    page, links = _offset_page(request, projects)
+    page, links = offset_page(request, projects)
     if "environments" in expand:
         page = [
             {**project, "environments": _embedded_environments(dataset, project)}
             for project in page
         ]
-    return _respond(
+    return respond(
         request,
-        {"_links": links, "items": page, "totalCount": _listing_count(request, len(projects))},
+        {"_links": links, "items": page, "totalCount": listing_count(request, len(projects))},
     )
 
 
@@ -231,10 +196,10 @@ async def _environments(request: web.Request) -> web.Response:
     filters = reader.filters(frozenset({"query", "tags", "critical"}))
     reader.check()
     selected = _filter_named(environments, filters)
-    page, links = _offset_page(request, selected)
-    return _respond(
+    page, links = offset_page(request, selected)
+    return respond(
         request,
-        {"_links": links, "totalCount": _listing_count(request, len(selected)), "items": page},
+        {"_links": links, "totalCount": listing_count(request, len(selected)), "items": page},
     )
 
 
@@ -303,7 +268,7 @@ async def _deployments(request: web.Request) -> web.Response:
         if (after or before) and _more(dataset, query, before=page.items[0]):
             links["prev"] = link(_cursor_href(request, "before", page.items[0].id))
     links["self"] = link(request.path_qs)
-    return _respond(request, {"totalCount": page.total, "items": items, "_links": links})
+    return respond(request, {"totalCount": page.total, "items": items, "_links": links})
 
 
 def _cursor(dataset: Dataset, reader: QueryReader, name: str) -> Deployment | None:
@@ -346,7 +311,7 @@ async def _deployment(request: web.Request) -> web.Response:
     rep = dataset.deployment_rep(
         record, prs="pullRequests" in expand, flags="flagReferences" in expand
     )
-    return _respond(request, rep)
+    return respond(request, rep)
 
 
 # --------------------------------------------------------------------------- releases
@@ -367,8 +332,8 @@ async def _pipelines(request: web.Request) -> web.Response:
             pipelines = [p for p in pipelines if needle in _pipeline_text(p)]
         else:
             pipelines = [p for p in pipelines if value in _pipeline_environments(p)]
-    page, _ = _offset_page(request, pipelines, links=False)
-    return _respond(request, {"items": page, "totalCount": _listing_count(request, len(pipelines))})
+    page, _ = offset_page(request, pipelines, links=False)
+    return respond(request, {"items": page, "totalCount": listing_count(request, len(pipelines))})
 
 
 def _pipeline_text(pipeline: JSON) -> str:
@@ -416,7 +381,7 @@ async def _progressions(request: web.Request) -> web.Response:
         and (phase_id is None or progression.active_phase_id == phase_id)
     ]
     reps = [progression.rep() for progression in selected]
-    page, links = _offset_page(request, reps)
+    page, links = offset_page(request, reps)
     active = [p.active_phase_id for p in everything if p.active_phase_id is not None]
     phases = [
         {"_id": phase["id"], "name": phase["name"], "releaseCount": active.count(phase["id"])}
@@ -427,10 +392,10 @@ async def _progressions(request: web.Request) -> web.Response:
         "completedCount": len(everything) - len(active),
         "items": page,
         "phases": phases,
-        "totalCount": _listing_count(request, len(selected)),
+        "totalCount": listing_count(request, len(selected)),
         "_links": {"self": links["self"]},
     }
-    return _respond(request, body)
+    return respond(request, body)
 
 
 async def _policies(request: web.Request) -> web.Response:
@@ -443,8 +408,8 @@ async def _policies(request: web.Request) -> web.Response:
     reader.check()
     if exclude_default:
         policies = [policy for policy in policies if policy["key"] != "default"]
-    return _respond(
-        request, {"items": policies, "totalCount": _listing_count(request, len(policies))}
+    return respond(
+        request, {"items": policies, "totalCount": listing_count(request, len(policies))}
     )
 
 

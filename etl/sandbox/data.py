@@ -14,7 +14,8 @@ import time
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -41,6 +42,8 @@ class Truth:
         release_pipelines: Project key → ReleasePipeline reps.
         release_progressions: (project, pipeline) → ReleaseProgression reps, newest first.
         release_policies: Project key → ReleasePolicy reps, the default policy included.
+        extras: each route family's truth (`families.py`), by its `NAME`.
+        extra_counts: the route families' counts, part of `counts()`.
     """
 
     projects: list[JSON]
@@ -49,6 +52,8 @@ class Truth:
     release_pipelines: dict[str, list[JSON]]
     release_progressions: dict[tuple[str, str], list[JSON]]
     release_policies: dict[str, list[JSON]]
+    extras: dict[str, Any] = field(default_factory=dict)
+    extra_counts: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Per-stream totals and per-scope counts (a benchmark's floor is computed from them).
@@ -75,7 +80,7 @@ class Truth:
             counts[f"deployments/{project}/{env}"] = len(reps)
         for (project, pipeline), reps in self.release_progressions.items():
             counts[f"release_progressions/{project}/{pipeline}"] = len(reps)
-        return counts
+        return counts | self.extra_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,8 @@ class Dataset:
         self.environments = environments
         self.store = store
         self.releases = releases
+        self.origin_ms = store.now_ms
+        """The first anchor (`now_ms` moves with `advance`): route families date from it."""
         self.advances = 0
         self._index: dict[tuple[str, str], _PairIndex] = {}
         self._rendered: OrderedDict[tuple[str, bool, bool], bytes] = OrderedDict()
@@ -316,6 +323,8 @@ class Dataset:
             pair: [progression.rep() for progression in items]
             for pair, items in self.releases.progressions.items()
         }
+        from etl.sandbox.families import FAMILIES  # they import this module
+
         return Truth(
             projects=copy.deepcopy(self.projects),
             environments=copy.deepcopy(self.environments),
@@ -323,6 +332,8 @@ class Dataset:
             release_pipelines=copy.deepcopy(self.releases.pipelines),
             release_progressions=progressions,
             release_policies=copy.deepcopy(self.releases.policies),
+            extras={family.NAME: family.truth(self) for family in FAMILIES},
+            extra_counts=self._family_counts(),
         )
 
     def counts(self) -> dict[str, int]:
@@ -347,6 +358,14 @@ class Dataset:
                 )
         for (project_key, pipeline_key), items in self.releases.progressions.items():
             counts[f"release_progressions/{project_key}/{pipeline_key}"] = len(items)
+        return counts | self._family_counts()
+
+    def _family_counts(self) -> dict[str, int]:
+        from etl.sandbox.families import FAMILIES  # they import this module
+
+        counts: dict[str, int] = {}
+        for family in FAMILIES:
+            counts |= family.counts(self)
         return counts
 
     def advance(self, now_ms: int | None = None) -> dict[str, int]:
