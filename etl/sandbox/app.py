@@ -12,7 +12,6 @@ Routes:
     GET  /api/v2/projects/{projectKey}/release-pipelines              offset, no _links (beta)
     GET  /api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases      (beta)
     GET  /api/v2/projects/{projectKey}/release-policies               no paging (beta)
-    GET  applications, teams, Insights groups, scores and pull requests   see `teams`
     POST /_sandbox/advance[?now_ms=]        Dataset.advance(); returns its counts
     GET  /_sandbox/truth/counts             Dataset.counts()
     GET  /_sandbox/requests/summary         request totals by status and fault
@@ -29,7 +28,6 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from etl.sandbox import teams
 from etl.sandbox.config import SandboxConfig
 from etl.sandbox.data import Dataset, DeploymentQuery
 from etl.sandbox.errors import (
@@ -100,7 +98,6 @@ def make_app(dataset: Dataset, config: SandboxConfig | None = None) -> web.Appli
         "/api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases", _progressions
     )
     app.router.add_get("/api/v2/projects/{projectKey}/release-policies", _policies)
-    teams.register(app, DATASET, respond)
     for family in FAMILIES:  # route families in their own modules (families.py)
         family.register(app)
     app.router.add_post("/_sandbox/advance", _advance)

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from etl.sandbox import teams
+
 
 class RouteFamily(Protocol):
     """What `app.py` and `Dataset` need of a route family module."""
@@ -29,4 +31,4 @@ class RouteFamily(Protocol):
         """Totals and per-scope counts (`<stream>/<scope>…`), for the floor."""
 
 
-FAMILIES: tuple[RouteFamily, ...] = ()
+FAMILIES: tuple[RouteFamily, ...] = (teams,)

@@ -6,27 +6,28 @@
     GET /api/v2/engineering-insights/insights/scores          one project+environment (beta)
     GET /api/v2/engineering-insights/pull-requests            cursor, limit ≤ 100 (beta)
 
-Registered by `register(app, ...)` from `app.make_app`; the data is `insights.world(dataset)`.
-The Insights routes answer 403 without `LD-API-Version: beta` themselves (ld-api.md: the
-Insights tags are beta); applications and teams are not beta.
+A route family (`families.py`): the data is `insights.world(dataset)`, the truth
+`insights.insights_truth(dataset)`. The Insights routes are beta like every
+engineering-insights route; applications and teams are not.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 from aiohttp import web
 
 from etl.sandbox import insights, owners, scores
 from etl.sandbox.data import Dataset
-from etl.sandbox.errors import FORBIDDEN_BETA, ApiError
+from etl.sandbox.errors import ApiError
 from etl.sandbox.links import href, offset_links
 from etl.sandbox.params import QueryReader
 from etl.sandbox.records import JSON, link
+from etl.sandbox.serving import DATASET, listing_count, respond
 
-Respond = Callable[[web.Request, JSON], web.Response]
+NAME = "teams"
 
 APPLICATIONS_PATH = "/api/v2/applications"
 TEAMS_PATH = "/api/v2/teams"
@@ -37,26 +38,37 @@ _WEEK_MS = 7 * 86_400_000
 _PR_STATUSES = frozenset({"open", "merged", "closed", "deployed"})
 
 
-def register(app: web.Application, dataset: web.AppKey[Dataset], respond: Respond) -> None:
-    """Add the five routes to `app`; `respond` sends a 200 body (through the response hook)."""
-    routes = _Routes(dataset, respond)
+def register(app: web.Application) -> None:
+    """Add the five routes to `app`."""
+    routes = _Routes(DATASET, respond)
     app.router.add_get(APPLICATIONS_PATH, routes.applications)
     app.router.add_get(TEAMS_PATH, routes.teams)
-    app.router.add_get(GROUPS_PATH, _beta(routes.groups))
-    app.router.add_get(SCORES_PATH, _beta(routes.scores))
-    app.router.add_get(PULL_REQUESTS_PATH, _beta(routes.pull_requests))
+    app.router.add_get(GROUPS_PATH, routes.groups)
+    app.router.add_get(SCORES_PATH, routes.scores)
+    app.router.add_get(PULL_REQUESTS_PATH, routes.pull_requests)
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+def truth(dataset: Dataset) -> insights.InsightsTruth:
+    """What a complete sync of the ownership and Insights streams holds now."""
+    return insights.insights_truth(dataset)
 
 
-def _beta(handler: Handler) -> Handler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        if request.headers.get("LD-API-Version") != "beta":
-            raise ApiError(403, *FORBIDDEN_BETA)
-        return await handler(request)
+def counts(dataset: Dataset) -> dict[str, int]:
+    """Totals per stream and pull requests per project, without rendering anything."""
+    built = insights.world(dataset)
+    found = {
+        "applications": len(built.owner_of),
+        "teams": len(owners.TEAMS),
+        "insight_groups": len(built.groups),
+        "insight_scopes": sum(map(len, dataset.environments.values())),
+        "insight_pull_requests": sum(map(len, built.listed.values())),
+    }
+    for project, entries in built.listed.items():
+        found[f"insight_pull_requests/{project}"] = len(entries)
+    return found
 
-    return guarded
+
+Respond = Callable[[web.Request, JSON], web.Response]
 
 
 def _page(request: web.Request, items: list[JSON], *, default: int, maximum: int | None) -> JSON:
@@ -67,7 +79,8 @@ def _page(request: web.Request, items: list[JSON], *, default: int, maximum: int
     reader.check()
     params = list(request.query.items())
     links = offset_links(request.path, params, offset=offset, limit=limit, total=len(items))
-    return {"_links": links, "items": items[offset : offset + limit], "totalCount": len(items)}
+    total = listing_count(request, len(items))
+    return {"_links": links, "items": items[offset : offset + limit], "totalCount": total}
 
 
 class _Routes:
