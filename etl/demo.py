@@ -24,17 +24,17 @@ EXAMPLE_QUERIES = {
     "The four keys in production, last 28 days of data (dora_summary)": """
         SELECT project_key, application_key, deployments AS deploys,
                round(lead_time_p50_h, 1) AS lead_p50_h, launchdarkly_lead_time_tier AS ld_tier,
-               dora_lead_time_tier AS dora_lead, round(100 * failure_rate, 1) AS failure_pct,
+               dora_lead_time_tier AS dora_lead, round(100 * change_failure_rate, 1) AS cfr_pct,
                round(recovery_p50_h, 2) AS recovery_h
         FROM dora_summary WHERE environment_key = 'production' ORDER BY ALL LIMIT 8""",
     "Release funnel (release_funnel)": """
         SELECT project_key, pipeline_key, phase_index, phase_name, active_now, reached,
                round(100 * reached_share) AS reached_pct
         FROM release_funnel ORDER BY ALL LIMIT 8""",
-    "Flags whose references were removed, none added since (flag_cleanup_candidates)": """
-        SELECT flag_project_key, flag_key, CAST(last_removed_at AS DATE) AS removed_on,
+    "Flags whose references in production are all gone (flag_cleanup_candidates)": """
+        SELECT project_key, flag_key, CAST(reached_zero_at AS DATE) AS gone_on,
                in_active_release
-        FROM flag_cleanup_candidates ORDER BY last_removed_at DESC LIMIT 5""",
+        FROM flag_cleanup_candidates ORDER BY reached_zero_at DESC LIMIT 5""",
 }
 
 

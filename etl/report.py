@@ -195,7 +195,7 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
         [first - timedelta(days=first.weekday()), last])  # fmt: skip
     data.cleanup = _rows(conn, """
         SELECT * FROM flag_cleanup_candidates
-        ORDER BY last_removed_at DESC, flag_key LIMIT 12""")  # fmt: skip
+        ORDER BY reached_zero_at DESC, flag_key LIMIT 12""")  # fmt: skip
     _read_releases(conn, data)
     return data
 
@@ -351,13 +351,13 @@ def _summary_table(rows: list[Row], *, collapse: bool) -> str:
             _hours(r["lead_time_p50_h"]), _hours(r["lead_time_mean_h"]),
             _tier(r["launchdarkly_lead_time_tier"], "LaunchDarkly: mean lead time"),
             _tier(r["dora_lead_time_tier"], "DORA 2023: median lead time"),
-            _pct(r["failure_rate"]), _tier(r["dora_change_failure_tier"], "DORA 2023"),
+            _pct(r["change_failure_rate"]), _tier(r["dora_change_failure_tier"], "DORA 2023"),
             _hours(r["recovery_p50_h"]), _tier(r["dora_recovery_tier"], "DORA 2023"),
         ]
         for r in rows
     ]  # fmt: skip
     headers = ["project", "environment", "application", "deploys", "deploy days/wk",
-               "DORA freq.", "lead p50", "lead mean", "LD lead", "DORA lead", "failure rate",
+               "DORA freq.", "lead p50", "lead mean", "LD lead", "DORA lead", "change failure rate",
                "DORA CFR", "recovery p50", "DORA recovery"]  # fmt: skip
     return _table(
         headers, body, "No deployments in this range.", collapse_after=24 if collapse else None
@@ -489,7 +489,7 @@ def _flags(data: ReportData) -> str:
         for r in data.top_flags
     ]  # fmt: skip
     cleanup = [
-        [_e(r["flag_project_key"]), _e(r["flag_key"]), f"{r['last_removed_at']:%Y-%m-%d}",
+        [_e(r["project_key"]), _e(r["flag_key"]), f"{r['reached_zero_at']:%Y-%m-%d}",
          "—" if r["last_added_at"] is None else f"{r['last_added_at']:%Y-%m-%d}",
          "yes" if r["in_active_release"] else "no"]
         for r in data.cleanup
@@ -501,8 +501,9 @@ def _flags(data: ReportData) -> str:
         + _table(["project", "flag", "deploys", "versions", "added", "removed"], top,
                  "No flag references in this range.")
         + "</div></div>"
-        + "<h3>Cleanup candidates <small>references removed, none added since</small></h3>"
-        + _table(["project", "flag", "last removal", "last addition", "in an active release"],
+        + "<h3>Cleanup candidates <small>net references in production back to 0, none added "
+        "since</small></h3>"
+        + _table(["project", "flag", "references gone", "last addition", "in an active release"],
                  cleanup, "No flag looks ready for cleanup.")
     )  # fmt: skip
 

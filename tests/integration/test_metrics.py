@@ -142,22 +142,28 @@ def test_dora_weekly_has_every_week_with_zeros_and_interpolated_percentiles(sync
     assert differences == {}
     # The data exercises what the view must get right:
     zero_weeks = [r for r in expected.values() if r["deployments"] == 0]
-    assert zero_weeks and all(r["failure_rate"] is None for r in zero_weeks)
+    assert zero_weeks and all(r["change_failure_rate"] is None for r in zero_weeks)
     assert any(r["lead_time_n"] >= 3 for r in expected.values())
     assert any(r["recovered"] for r in expected.values())
+    assert any(r["partial_week"] for r in expected.values())
 
 
-def test_failed_deployment_recovery_is_the_next_success_in_the_same_place(synced, conn):
+def test_failed_deployment_recovery_is_the_first_success_to_end_after_it(synced, conn):
     expected = recovery(synced.deps)
     actual = {
-        r["deployment_id"]: (r["recovered_by_deployment_id"], r["recovery_h"])
+        r["deployment_id"]: (
+            r["recovered_by_deployment_id"],
+            r["recovery_h"],
+            r["recovery_or_age_h"],
+        )
         for r in _rows(conn, "SELECT * FROM failed_deployment_recovery")
     }
     assert actual.keys() == expected.keys()
-    for key, (by, hours) in expected.items():
+    for key, (by, hours, hours_or_age) in expected.items():
         assert actual[key][0] == by
         assert actual[key][1] == (None if hours is None else pytest.approx(hours, rel=1e-9))
-    assert any(by is None for by, _ in expected.values()) or len(expected) > 10
+        assert actual[key][2] == pytest.approx(hours_or_age, rel=1e-9, abs=1e-9)
+    assert len(expected) > 10
 
 
 @pytest.mark.parametrize("days", [28, 45])
@@ -198,7 +204,7 @@ def test_pull_request_cycle_time_per_environment_reached(synced, conn):
     }
     first: dict[tuple[str, str, str, str], Dep] = {}
     for dep in sorted(synced.deps, key=lambda d: (d.started_ms, d.id)):
-        if not dep.counts_for_lead_time:
+        if not dep.successful or dep.kind == "rollback":
             continue
         for pr_id in dep.pr_ids:
             first.setdefault((pr_id, dep.project, dep.application, dep.environment), dep)
@@ -270,22 +276,53 @@ def test_flag_reference_churn_counts_a_version_once(synced, conn):
     assert any(r["deployments"] > r["versions"] for r in expected.values())
 
 
-def test_flag_cleanup_candidates_removed_with_none_added_since(synced, conn):
-    per_flag: defaultdict[tuple[str, str], list[tuple[int, int, int]]] = defaultdict(list)
-    for (flag_project, flag, *_), change in _versions(synced.deps).items():
-        per_flag[(flag_project, flag)].append(change)
-    expected = set()
-    for key, changes in per_flag.items():
-        removed = [at for at, _added, gone in changes if gone > 0]
-        added = [at for at, more, _gone in changes if more > 0]
-        if removed and (not added or max(added) < max(removed)):
-            expected.add(key)
+def test_flag_cleanup_candidates_net_references_reached_zero_in_production(synced, conn):
+    critical = {
+        (project, env["key"])
+        for project, envs in synced.truth.environments.items()
+        for env in envs
+        if env.get("critical")
+    }
+    projects_with_critical = {project for project, _ in critical}
+    shipping = [
+        d
+        for d in synced.deps
+        if d.successful
+        and ((d.project, d.environment) in critical or d.project not in projects_with_critical)
+    ]
+    # flag → application → versions in order: (first shipped ms, added, removed)
+    per_flag: defaultdict[tuple[str, str], defaultdict[Any, list[tuple[int, str, int, int]]]] = (
+        defaultdict(lambda: defaultdict(list))
+    )
+    for (flag_project, flag, project, app, version), (at, added, removed) in _versions(
+        shipping
+    ).items():
+        per_flag[(flag_project, flag)][(project, app)].append((at, version, added, removed))
+    expected = {}
+    for key, apps in per_flag.items():
+        zero_at = []
+        for changes in apps.values():
+            net, since = 0, None
+            for at, _version, added, removed in sorted(changes):
+                net += added - removed
+                since = (since or at) if net <= 0 else None
+            zero_at.append(since)
+        if any(at is None for at in zero_at):
+            continue
+        reached = max(at for at in zero_at if at is not None)
+        added_since = any(
+            added > 0 and at > reached
+            for changes in apps.values()
+            for at, _version, added, _removed in changes
+        )
+        if not added_since:
+            expected[key] = reached
     actual = {
-        (r["flag_project_key"], r["flag_key"])
+        (r["project_key"], r["flag_key"]): r["reached_zero_at"]
         for r in _rows(conn, "SELECT * FROM flag_cleanup_candidates")
     }
-    assert actual == expected
-    assert expected and expected != set(per_flag)
+    assert {k: int(v.timestamp() * 1000) for k, v in actual.items()} == expected
+    assert expected and expected.keys() != per_flag.keys()
 
 
 # --------------------------------------------------------------------------- releases

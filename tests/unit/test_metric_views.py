@@ -7,43 +7,13 @@ tier boundaries, archived and deleted rows left out.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
+from hand_built import T0, one
+from hand_built import deploy as _deploy
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
-
-
-def _deploy(
-    warehouse,
-    deployment_id: str,
-    started: datetime,
-    *,
-    status: str = "finished",
-    kind: str = "deployment",
-    archived: bool = False,
-    lead_hours: float = 2.0,
-    environment: str = "production",
-    application: str = "api",
-) -> None:
-    ended = None if status == "started" else started + timedelta(minutes=10)
-    warehouse.execute(
-        "INSERT INTO deployments (deployment_id, project_key, environment_key, application_key,"
-        " application_version, started_at, ended_at, status, kind, active, archived,"
-        " number_of_contributors, number_of_pull_requests, lines_added, lines_deleted,"
-        " lead_time_ms, _raw, _run_id, _loaded_at)"
-        " VALUES (?, 'p', ?, ?, 'v1', ?, ?, ?, ?, true, ?, 0, 0, 0, 0, ?, '{}', 'r', now())",
-        [deployment_id, environment, application, started, ended, status, kind, archived,
-         int(lead_hours * 3_600_000)],
-    )  # fmt: skip
-
-
-def _one(warehouse, sql: str) -> dict:
-    result = warehouse.execute(sql)
-    columns = [d[0] for d in result.description]
-    rows = result.fetchall()
-    assert len(rows) == 1, rows
-    return dict(zip(columns, rows[0], strict=True))
+_one = one
 
 
 def test_an_empty_warehouse_has_no_rows_rather_than_zeros(warehouse):
@@ -59,8 +29,9 @@ def test_only_failed_deployments_leave_lead_time_and_its_tiers_null(warehouse):
     assert (row["deployments"], row["failed"], row["lead_time_n"]) == (1, 1, 0)
     assert row["lead_time_mean_h"] is None and row["lead_time_p50_h"] is None
     assert row["dora_lead_time_tier"] is None and row["launchdarkly_lead_time_tier"] is None
-    assert row["recovery_p50_h"] is None and row["dora_recovery_tier"] is None
     assert row["unrecovered"] == 1
+    assert row["recovery_p50_h"] == 0.0  # its age at the data's end, which is its own start
+    assert row["dora_recovery_tier"] == "elite"
     assert row["dora_deployment_frequency_tier"] == "low"  # data: zero successful deployments
 
 
@@ -68,7 +39,8 @@ def test_a_week_without_deployments_is_zero_with_null_rates(warehouse):
     _deploy(warehouse, "a", T0)
     _deploy(warehouse, "b", T0 + timedelta(days=14))
     rows = warehouse.execute(
-        "SELECT week_start, deployments, failure_rate, lead_time_p50_h FROM dora_weekly ORDER BY 1"
+        "SELECT week_start, deployments, change_failure_rate, lead_time_p50_h FROM dora_weekly"
+        " ORDER BY 1"
     ).fetchall()
     assert rows == [
         (date(2026, 3, 2), 1, 0.0, 2.0),
@@ -100,7 +72,7 @@ def test_lead_time_percentiles_interpolate(warehouse):
     assert row["lead_time_p50_h"] == pytest.approx(2.5)  # not 2 or 3 (a rank)
     assert row["lead_time_p90_h"] == pytest.approx(3 + 0.7 * 7)
     assert row["lead_time_mean_h"] == pytest.approx(4.0)
-    assert row["failure_rate"] == pytest.approx(1 / 5)
+    assert row["launchdarkly_failure_rate"] == pytest.approx(1 / 5)
 
 
 def test_recovery_runs_to_the_end_of_the_next_success_in_the_same_place(warehouse):

@@ -1,5 +1,5 @@
 -- Performance tiers, each named after its scheme. NULL in, NULL out: no data is no tier.
--- LaunchDarkly's lead-time tiers (on the mean lead time) and DORA 2023's four keys.
+-- LaunchDarkly's lead-time tiers (on the PR-weighted mean lead time) and DORA 2023's four keys.
 CREATE OR REPLACE MACRO launchdarkly_lead_time_tier(mean_h) AS
     CASE
         WHEN mean_h IS NULL THEN NULL
@@ -46,3 +46,9 @@ CREATE OR REPLACE MACRO dora_recovery_tier(median_h) AS
         WHEN median_h < 24 * 7 THEN 'medium'
         ELSE 'low'
     END;
+
+-- Minimum samples for a tier: fewer lead times, ended change deployments or failures give a
+-- NULL tier (the report says "too few"), not a tier drawn from one or two deployments.
+CREATE OR REPLACE MACRO dora_min_lead_times() AS 5;
+CREATE OR REPLACE MACRO dora_min_change_deployments() AS 5;
+CREATE OR REPLACE MACRO dora_min_failures() AS 1;
