@@ -11,9 +11,23 @@ How far along a stream is:
   the `totalCount` of every listing started so far;
 - deployments: the share of the planned time windows covered. Pages come newest first, so a
   window is covered from its end down to the oldest `startedAt` received so far, and whole
-  once its last page arrived.
+  once its last page arrived;
+- a fan-out stream (`FAN_OUT`: one listing per item of a parent stream, as progressions are
+  one listing per pipeline and pipelines one per project in scope) also counts the listings
+  still to come: each parent item read so far whose listing has not started is taken to be
+  as long as the average listing so far, and the share is scaled by the parent's own.
+  Otherwise the first pipeline's releases, read whole, showed 100 % while the others waited
+  for a free chain.
 Both grow as discovery finds more projects, so early estimates are rough. ETA = elapsed ×
-(1 − done) ÷ done.
+(1 − done) ÷ done. A stream's elapsed time runs from its first page to now, or to its last
+page once it is done: it stops only when nothing more is left to read.
+
+The request rate (req/s) is over a sliding `RATE_WINDOW_S`: LaunchDarkly counts requests in
+fixed 10 s windows, and the limiter (`etl.ratelimit`) spends a window's budget as soon as the
+window opens and then waits for the next one. Any window shorter than the server's read 0.0
+between bursts while pages kept arriving; two whole server windows always hold two bursts,
+so the reading is the sustained rate, and it still falls to 0 within 20 s of a stream's
+last request.
 """
 
 from __future__ import annotations
@@ -45,8 +59,17 @@ ProgressMode = Literal["auto", "live", "lines", "off"]
 
 # Off a terminal: one line per this many seconds (a long run only; short runs stay quiet).
 LINE_EVERY_S = 30.0
-# The request rate shown is over this many recent seconds.
-RATE_WINDOW_S = 5.0
+# The request rate shown is over this many recent seconds: two of LaunchDarkly's 10 s
+# rate-limit windows (`SERVER_WINDOW_S`), see the module docstring.
+RATE_WINDOW_S = 20.0
+SERVER_WINDOW_S = 10.0
+# Streams read as one listing per item of another stream (per project in scope): child →
+# parent.
+FAN_OUT = {
+    "environments": "projects",
+    "release_pipelines": "projects",
+    "release_progressions": "release_pipelines",
+}
 
 
 class _Started(msgspec.Struct):
@@ -54,6 +77,20 @@ class _Started(msgspec.Struct):
 
 
 _STARTED = msgspec.json.Decoder(_Started)
+
+
+class _Key(msgspec.Struct):
+    key: str = ""
+
+
+_KEYS = msgspec.json.Decoder(_Key)
+
+
+def _key(item: msgspec.Raw) -> str:
+    try:
+        return _KEYS.decode(item).key
+    except msgspec.DecodeError:
+        return ""  # not an object, or no string key: the normalizer names it
 
 
 @dataclass
@@ -66,7 +103,14 @@ class StreamProgress:
     windows: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
     """Deployment window (project, environment, from ms) → (length ms, covered ms)."""
     started: float | None = None
-    finished: float | None = None
+    last_page: float | None = None
+
+    keys: set[str] = field(default_factory=set)
+    """The `key`s of its items (kept for projects only: their children follow the scope)."""
+
+    def received(self) -> int:
+        """Items received by its listings (a listing read again counts once)."""
+        return sum(got for _, got in list(self.listings.values()))
 
     def done(self) -> float | None:
         """The share done, 0..1, or None while nothing tells how much there is."""
@@ -83,6 +127,21 @@ class StreamProgress:
             return received / total if total else 1.0
         return None
 
+    def done_of_fan_out(self, parents: int, parent_done: float | None) -> float | None:
+        """The share done of a stream read as one listing per each of `parents` items.
+
+        Listings not started yet count as long as the average one so far (each at least one
+        item, so empty ones still count); the result is scaled by the parent's share done,
+        as more parent items may still come.
+        """
+        listings = list(self.listings.values())
+        if not listings:
+            return None
+        weights = [max(total, 1) for total, _ in listings]
+        received = sum(min(total, got) if total else 1 for total, got in listings)
+        planned = sum(weights) + max(0, parents - len(listings)) * sum(weights) / len(weights)
+        return received / planned * (1.0 if parent_done is None else parent_done)
+
 
 class RunObserver:
     """Collects a run's progress; `LiveProgress` and `LineProgress` show it."""
@@ -94,10 +153,12 @@ class RunObserver:
         self.ledger: RequestLedger | None = None
         self.run_id = ""
         self.after_page: Callable[[], None] | None = None
+        self.projects: frozenset[str] = frozenset()
+        """The projects in scope (`[scope] projects`); empty: every project listed."""
 
-    def run_started(self, run_id: str, ledger: RequestLedger) -> None:
-        """The run's id and its request counters (read, never written, here)."""
-        self.run_id, self.ledger = run_id, ledger
+    def run_started(self, run_id: str, ledger: RequestLedger, projects: Sequence[str] = ()) -> None:
+        """The run's id, its request counters (read, never written, here) and its projects."""
+        self.run_id, self.ledger, self.projects = run_id, ledger, frozenset(projects)
 
     def windows_planned(self, windows: Sequence[Window]) -> None:
         """Deployment windows this run reads: the denominator of the deployments' share."""
@@ -111,6 +172,9 @@ class RunObserver:
         """One page received (called by the client for every 200 answer)."""
         stream = self._stream(stream_name)
         stream.items += len(page.items)
+        stream.last_page = self.clock()
+        if stream_name == "projects" and self.projects:
+            stream.keys.update(_key(item) for item in page.items)
         params = request.params
         if stream_name == "deployments" and "from" in params:
             self._covered(stream, params, page)
@@ -145,6 +209,16 @@ class RunObserver:
             stream = self.streams[name] = StreamProgress(started=self.clock())
         return stream
 
+    def _done(self, name: str, stream: StreamProgress) -> float | None:
+        parent_name = FAN_OUT.get(name, "")
+        parent = self.streams.get(parent_name)
+        if parent is None:
+            return stream.done()
+        parents = parent.received()
+        if parent_name == "projects" and self.projects:
+            parents = len(parent.keys & self.projects)
+        return stream.done_of_fan_out(parents, self._done(parent_name, parent))
+
     def snapshot(self) -> list[StreamRow]:
         """Every stream's row, for display (safe from another thread: values only grow)."""
         now = self.clock()
@@ -152,10 +226,9 @@ class RunObserver:
         rows = []
         for name, stream in list(self.streams.items()):
             api = counters.get(name, {})
-            done = stream.done()
-            if done == 1.0 and stream.finished is None:
-                stream.finished = now
-            elapsed = (stream.finished or now) - (stream.started or self.started)
+            done = self._done(name, stream)
+            end = stream.last_page if done == 1.0 and stream.last_page is not None else now
+            elapsed = end - (stream.started or self.started)
             eta = elapsed * (1 - done) / done if done else None
             rows.append(
                 StreamRow(
@@ -204,20 +277,48 @@ def _duration(seconds: float | None) -> str:
 
 
 class _Rates:
-    """Requests per second per stream over the last `RATE_WINDOW_S` (display thread only)."""
+    """Requests per second per stream over the last `RATE_WINDOW_S` (display thread only).
+
+    The display samples the request counters at each frame; the count `RATE_WINDOW_S` ago is
+    interpolated between the two frames around that instant, so the window is exactly two
+    server windows long however the frames fall. A stream younger than the window is read
+    from its first request, over at least one server window: its first burst is not a rate
+    it can keep.
+    """
 
     def __init__(self) -> None:
         self.samples: deque[tuple[float, dict[str, int]]] = deque()
+        self.began: dict[str, float] = {}
+        """Stream → the last frame before its first request."""
 
     def update(self, now: float, rows: list[StreamRow]) -> dict[str, float]:
-        self.samples.append((now, {row.stream: row.requests for row in rows}))
-        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW_S:
+        counts = {row.stream: row.requests for row in rows}
+        before = self.samples[-1][0] if self.samples else now
+        for name, requests in counts.items():
+            if requests and name not in self.began:
+                self.began[name] = before
+        self.samples.append((now, counts))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - RATE_WINDOW_S:
             self.samples.popleft()
-        then, before = self.samples[0]
-        span = now - then
-        if span <= 0:
-            return {}
-        return {row.stream: (row.requests - before.get(row.stream, 0)) / span for row in rows}
+        rates = {}
+        for name, requests in counts.items():
+            since = max(now - RATE_WINDOW_S, self.began.get(name, now))
+            span = max(now - since, SERVER_WINDOW_S)
+            rates[name] = (requests - self._count_at(name, since)) / span
+        return rates
+
+    def _count_at(self, name: str, moment: float) -> float:
+        """The stream's request count at `moment`, interpolated between frames."""
+        earlier = (self.samples[0][0], self.samples[0][1].get(name, 0))
+        for at, counts in self.samples:
+            count = counts.get(name, 0)
+            if at >= moment:
+                if at == earlier[0]:
+                    return count
+                share = (moment - earlier[0]) / (at - earlier[0])
+                return earlier[1] + share * (count - earlier[1])
+            earlier = (at, count)
+        return earlier[1]
 
 
 class LiveProgress:

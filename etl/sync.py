@@ -471,7 +471,7 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
         )
         report.api = api.stats
         if observer is not None:
-            observer.run_started(report.run_id, api.stats)
+            observer.run_started(report.run_id, api.stats, settings.scope.projects)
             api.on_page = observer.page
             run.observer = observer
         try:

@@ -11,7 +11,7 @@ import sys
 
 from rich.console import Console
 
-from etl.progress import progress_for
+from etl.progress import RunObserver, StreamRow, progress_for
 from etl.sync import sync
 
 HEADER = ("stream", "pages", "records", "req/s", "429s", "retries", "elapsed", "done", "ETA")
@@ -73,3 +73,34 @@ async def test_etl_sync_shows_live_progress_on_a_terminal_and_none_off_it(
     assert piped.returncode == 0, out
     assert "syncing " not in out and "req/s" not in out
     assert "succeeded" in out
+
+
+async def test_releases_reach_100_percent_with_their_last_page_and_their_elapsed_keeps_up(
+    sandbox_factory, settings_for
+):
+    """One request in flight, so two chains at a time: pipelines' release listings wait
+    behind deployment windows while the first ones are already read.
+
+    The observer's clock counts the pages received, so times below are in pages.
+    """
+    clock = {"pages": 0.0}
+    observer = RunObserver(clock=lambda: clock["pages"])
+    frames: list[tuple[float, StreamRow]] = []
+
+    def after_page() -> None:
+        rows = [row for row in observer.snapshot() if row.stream == "release_progressions"]
+        frames.extend((clock["pages"], row) for row in rows)
+        clock["pages"] += 1
+
+    observer.after_page = after_page
+    async with sandbox_factory(scale="small") as sandbox:
+        report = await sync(settings_for(sandbox, **{"limits.max_in_flight": 1}), observer)
+    assert report.status == "succeeded"
+    records = frames[-1][1].records
+    before_last = [row for _, row in frames if row.records < records]
+    assert len({row.records for row in before_last}) > 2  # several listings, read in turn
+    assert all(row.done is not None and row.done < 1.0 for row in before_last)
+    assert frames[-1][1].done == 1.0
+    first_page = frames[0][0]
+    last_page = next(at for at, row in frames if row.records == records)
+    assert frames[-1][1].elapsed_s == last_page - first_page
