@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from etl.sandbox import evolve, generate, pipelines, vocab
+from etl.sandbox import edge_cases, evolve, generate, pipelines, vocab
 from etl.sandbox.config import SCALES
 from etl.sandbox.records import JSON, Deployment, Progression
 from etl.sandbox.store import Releases, Store
@@ -193,6 +193,8 @@ class Dataset:
         per_project = plan.deployments // plan.projects
         for index, project in enumerate(projects):
             generate.generate_deployments(rng, store, project["key"], per_project, index)
+        if scale in edge_cases.SCALES:
+            edge_cases.add_edge_cases(seed, store, projects[0]["key"])
         releases = pipelines.generate_releases(rng, environments, plan, release_methods, now_ms)
         return cls(
             seed=seed,

@@ -148,6 +148,30 @@ def test_dora_weekly_has_every_week_with_zeros_and_interpolated_percentiles(sync
     assert any(r["partial_week"] for r in expected.values())
 
 
+def test_the_sandbox_has_every_edge_case_of_the_definitions(synced):
+    deps, recovered = synced.deps, recovery(synced.deps)
+    by_id = {d.id: d for d in deps}
+    end = max(d.started_ms for d in deps)
+    overlapped = [
+        (f, s)
+        for f in deps
+        if f.id in recovered
+        for s in deps
+        if s.group == f.group and s.successful and s.id != f.id
+        and f.started_ms <= s.started_ms and (s.ended_ms or 0) <= (f.ended_ms or 0)
+    ]  # fmt: skip
+    assert overlapped  # a success inside a failure, which must not recover it
+    assert all(recovered[f.id][0] != s.id for f, s in overlapped)
+    last_start: dict[tuple[str, str, str], int] = {}
+    for d in deps:
+        last_start[d.group] = max(last_start.get(d.group, 0), d.started_ms)
+    assert any(end - at > 35 * DAY_MS for at in last_start.values())  # a silent application
+    assert any(d.successful and d.change and not d.pr_ids for d in deps)  # PR-less
+    assert any(d.successful and d.kind == "redeployment" for d in deps)
+    open_failures = [by_id[i] for i, (by, _h, _age) in recovered.items() if by is None]
+    assert any(end - f.started_ms < DAY_MS for f in open_failures)  # unrecovered at the end
+
+
 def test_failed_deployment_recovery_is_the_first_success_to_end_after_it(synced, conn):
     expected = recovery(synced.deps)
     actual = {
