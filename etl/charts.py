@@ -71,6 +71,28 @@ def _x_labels(labels: Sequence[str], slot: float) -> list[str]:
     return parts
 
 
+def _shade(shade: Sequence[bool], slot: float) -> list[str]:
+    """A hatched band behind each slot marked True (a partial week), with its tooltip."""
+    parts = []
+    for i, marked in enumerate(shade):
+        if marked:
+            x = LEFT + slot * i
+            parts.append(
+                f'<rect class="partial" x="{x:.1f}" y="{TOP}" width="{slot:.1f}" '
+                f'height="{HEIGHT - TOP - BOTTOM}" fill="url(#partial)">'
+                "<title>partial week: not wholly inside the data</title></rect>"
+            )
+    if parts:
+        parts.insert(
+            0,
+            '<defs><pattern id="partial" width="6" height="6" patternUnits="userSpaceOnUse" '
+            'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f6f7fb"/>'
+            '<line x1="0" y1="0" x2="0" y2="6" stroke="#dfe3ec" stroke-width="3"/></pattern>'
+            "</defs>",
+        )
+    return parts
+
+
 def _svg(body: list[str], label: str) -> str:
     return (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -89,14 +111,23 @@ def legend(series: Sequence[Series]) -> str:
     return f'<div class="legend">{items}</div>'
 
 
-def stacked_bars(labels: Sequence[str], series: Sequence[Series], *, label: str) -> str:
-    """Vertical bars, one per label, each stacking the series' values (None counts as 0)."""
+def stacked_bars(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    label: str,
+    shade: Sequence[bool] = (),
+) -> str:
+    """Vertical bars, one per label, each stacking the series' values (None counts as 0).
+
+    `shade` marks labels whose slot is drawn hatched (partial weeks).
+    """
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(labels))]
     top = _nice_ceiling(max(totals, default=0))
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
     bar_w = max(2.0, slot * 0.72)
-    body = _frame(top, "")
+    body = _shade(shade, slot) + _frame(top, "")
     for i, name in enumerate(labels):
         base = 0.0
         x = LEFT + slot * i + (slot - bar_w) / 2
@@ -116,13 +147,23 @@ def stacked_bars(labels: Sequence[str], series: Sequence[Series], *, label: str)
     return _svg(body, label)
 
 
-def lines(labels: Sequence[str], series: Sequence[Series], *, label: str, unit: str = "") -> str:
-    """One line per series with a dot per value; a None breaks the line (no data that week)."""
+def lines(
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    label: str,
+    unit: str = "",
+    shade: Sequence[bool] = (),
+) -> str:
+    """One line per series with a dot per value; a None breaks the line (no data that week).
+
+    `shade` marks labels whose slot is drawn hatched (partial weeks).
+    """
     values = [v for s in series for v in s.values if v is not None]
     top = _nice_ceiling(max(values, default=0))
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
-    body = _frame(top, unit)
+    body = _shade(shade, slot) + _frame(top, unit)
     for s in series:
         points: list[tuple[float, float, int]] = []
         segments: list[list[tuple[float, float, int]]] = [points]

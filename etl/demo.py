@@ -83,19 +83,27 @@ def _print_answers(console: Console, page: ReportResult) -> None:
         f"  {page.range_from} to {page.range_to}, {page.scope}: {h['deployments']:,} deployments"
     )
     console.print(
-        f"  lead time: median {_hours(h['lead_time_p50_h'])}, mean "
-        f"{_hours(h['lead_time_mean_h'])} (LaunchDarkly: {h['launchdarkly_lead_time_tier']}, "
-        f"DORA: {h['dora_lead_time_tier']})"
+        f"  lead time: median {_hours(h['lead_time_p50_h'])} of {h['lead_time_n']} changes, "
+        f"mean per pull request {_hours(h['lead_time_pr_weighted_mean_h'])} (LaunchDarkly: "
+        f"{_tier(h['launchdarkly_lead_time_tier'])}, DORA: {_tier(h['dora_lead_time_tier'])})"
     )
     console.print(
-        f"  failure rate (rollbacks ÷ deployments): {_percent(h['failure_rate'])} "
-        f"(DORA: {h['dora_change_failure_tier']})"
+        f"  change failure rate: {_percent(h['change_failure_rate'])} of "
+        f"{h['change_deployments_ended']} changes (DORA: {_tier(h['dora_change_failure_tier'])})"
     )
-    console.print(f"  failed ÷ deployments: {_percent(h['failed_rate'])}")
     console.print(
-        f"  failed deployment recovery: median {_hours(h['recovery_p50_h'])} "
-        f"(DORA: {h['dora_recovery_tier']}), {h['unrecovered']} not recovered yet\n"
+        f"  LaunchDarkly's rate (rollbacks ÷ deployments): "
+        f"{_percent(h['launchdarkly_failure_rate'])}"
     )
+    bound = "at least " if h["recovery_lower_bound"] else ""
+    console.print(
+        f"  failed deployment recovery: median {bound}{_hours(h['recovery_p50_h'])} "
+        f"(DORA: {_tier(h['dora_recovery_tier'])}), {h['unrecovered']} not recovered yet\n"
+    )
+
+
+def _tier(value: str | None) -> str:
+    return "too few or no data" if value is None else value
 
 
 def _hours(value: float | None) -> str:

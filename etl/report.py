@@ -29,6 +29,8 @@ from etl.warehouse import open_reader
 
 SUMMARY_DAYS = 28
 TREND_WEEKS = 26
+# The minimum samples of a tier: sql/views/12_tiers.sql (dora_min_*), for "too few".
+MIN_LEAD_TIMES, MIN_CHANGES, MIN_FAILURES = 5, 5, 1
 OK, BAD, ROLLBACK, OTHER = "#2f9e6e", "#d64545", "#e8a33d", "#aab1bf"
 TIER_CLASS = {
     "elite": "t1", "Excellent": "t1", "high": "t2", "Good": "t2",
@@ -83,6 +85,7 @@ class ReportData:
     scope: str = "all environments"
     scope_pairs: frozenset[tuple[str, str]] | None = None
     headline: Row = field(default_factory=dict)
+    projects: list[Row] = field(default_factory=list)
     summary: list[Row] = field(default_factory=list)
     weeks: list[Row] = field(default_factory=list)
     unrecovered: list[Row] = field(default_factory=list)
@@ -113,75 +116,33 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
     data.range_from, data.range_to = first, last
     span = [first, last]
     data.scope, data.scope_pairs = _scope_headline(conn)
-    data.headline = _one(conn, """
-        WITH picked AS (SELECT * FROM headline_deployments WHERE day BETWEEN ? AND ?),
-        rec AS (SELECT quantile_cont(recovery_h, 0.5) AS p50, count(recovery_h) AS recovered,
-                       count(*) AS failures
-                FROM headline_recovery WHERE day BETWEEN ? AND ?)
-        SELECT count(*) AS deployments,
-            count(*) FILTER (WHERE successful) AS successful,
-            count(*) FILTER (WHERE picked.failed) AS failed,
-            count(*) FILTER (WHERE rollback) AS rollbacks,
-            count(DISTINCT day) FILTER (WHERE successful) AS deploy_days,
-            count(*) FILTER (WHERE rollback) / nullif(count(*), 0) AS failure_rate,
-            count(*) FILTER (WHERE picked.failed) / nullif(count(*), 0) AS failed_rate,
-            avg(lead_time_ms) FILTER (WHERE successful AND NOT rollback) / 3600000.0
-                AS lead_time_mean_h,
-            quantile_cont(lead_time_ms, 0.5) FILTER (WHERE successful AND NOT rollback)
-                / 3600000.0 AS lead_time_p50_h,
-            quantile_cont(lead_time_ms, 0.9) FILTER (WHERE successful AND NOT rollback)
-                / 3600000.0 AS lead_time_p90_h,
-            any_value(rec.p50) AS recovery_p50_h,
-            any_value(rec.failures) - any_value(rec.recovered) AS unrecovered,
-            launchdarkly_lead_time_tier(avg(lead_time_ms) FILTER (WHERE successful AND NOT
-                rollback) / 3600000.0) AS launchdarkly_lead_time_tier,
-            dora_lead_time_tier(quantile_cont(lead_time_ms, 0.5) FILTER (WHERE successful AND
-                NOT rollback) / 3600000.0) AS dora_lead_time_tier,
-            dora_change_failure_tier(count(*) FILTER (WHERE rollback) / nullif(count(*), 0))
-                AS dora_change_failure_tier,
-            dora_recovery_tier(any_value(rec.p50)) AS dora_recovery_tier
-        FROM picked, rec""", span + span)  # fmt: skip
+    # The cards pool every deployment of the scope (the organisation) and of each project,
+    # through the same aggregation as every DORA view (sql/views/13_dora_aggregate.sql).
+    data.headline = _one(
+        conn,
+        """
+        SELECT * EXCLUDE (scope_key) FROM dora_summary_scoped('report_scope', ?, ?)""",
+        span,
+    )
+    data.projects = _rows(conn, """
+        SELECT * FROM (
+            SELECT unnest(scope_key), * EXCLUDE (scope_key)
+            FROM dora_summary_scoped('report_project_scope', ?, ?)
+        ) ORDER BY project_key""", span)  # fmt: skip
     data.summary = _rows(conn, """
         SELECT * FROM dora_summary_between(?, ?)
         ORDER BY project_key, environment_key, application_key""", span)  # fmt: skip
     trend_from = max(min(first, last - timedelta(weeks=TREND_WEEKS - 1)), bounds["first"])
     weeks = [trend_from - timedelta(days=trend_from.weekday()), last - timedelta(last.weekday())]
     data.weeks = _rows(conn, """
-        WITH weeks AS (
-            SELECT CAST(w AS DATE) AS week_start
-            FROM unnest(generate_series(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP),
-                INTERVAL 7 DAY)) AS t(w)
-        ),
-        agg AS (
-            SELECT week_start,
-                count(*) AS deployments,
-                count(*) FILTER (WHERE successful AND NOT rollback) AS successful,
-                count(*) FILTER (WHERE rollback) AS rollbacks,
-                count(*) FILTER (WHERE failed) AS failed,
-                count(DISTINCT day) FILTER (WHERE successful) AS deploy_days,
-                quantile_cont(lead_time_ms, 0.5) FILTER (WHERE successful AND NOT rollback)
-                    / 3600000.0 AS lead_time_p50_h,
-                quantile_cont(lead_time_ms, 0.9) FILTER (WHERE successful AND NOT rollback)
-                    / 3600000.0 AS lead_time_p90_h
-            FROM headline_deployments GROUP BY week_start
-        ),
-        rec AS (
-            SELECT week_start, quantile_cont(recovery_h, 0.5) AS recovery_p50_h
-            FROM headline_recovery GROUP BY week_start
-        )
-        SELECT w.week_start, coalesce(a.deployments, 0) AS deployments,
-            coalesce(a.successful, 0) AS successful, coalesce(a.rollbacks, 0) AS rollbacks,
-            coalesce(a.failed, 0) AS failed, coalesce(a.deploy_days, 0) AS deploy_days,
-            a.rollbacks / nullif(a.deployments, 0) AS failure_rate,
-            a.failed / nullif(a.deployments, 0) AS failed_rate,
-            a.lead_time_p50_h, a.lead_time_p90_h, r.recovery_p50_h
-        FROM weeks w LEFT JOIN agg a USING (week_start) LEFT JOIN rec r USING (week_start)
-        ORDER BY w.week_start""", weeks)  # fmt: skip
+        SELECT * EXCLUDE (scope_key) FROM dora_weekly_scoped('report_scope')
+        WHERE week_start BETWEEN ? AND ? ORDER BY week_start""", weeks)  # fmt: skip
     data.unrecovered = _rows(conn, """
-        SELECT project_key, environment_key, application_key, application_version, started_at
-        FROM failed_deployment_recovery
-        WHERE recovery_h IS NULL AND day BETWEEN ? AND ?
-        ORDER BY started_at DESC LIMIT 10""", span)  # fmt: skip
+        SELECT f.project_key, f.environment_key, f.application_key, f.application_version,
+            f.started_at, f.failed, f.age_h
+        FROM failed_deployment_recovery f JOIN report_scope USING (deployment_id)
+        WHERE NOT f.recovered AND f.day <= ?
+        ORDER BY f.started_at LIMIT 12""", [last])  # fmt: skip
     data.churn_weeks = _rows(conn, """
         SELECT week_start, sum(references_added) AS added, sum(references_removed) AS removed
         FROM flag_reference_churn WHERE week_start BETWEEN ? AND ?
@@ -208,8 +169,9 @@ def _scope_headline(
     Summed over development, staging and production, a deployment frequency counts every
     version two or three times and a lead time mixes environments: DORA's keys are about
     production. LaunchDarkly marks production-like environments `critical`; without any,
-    every environment counts (and the page says so). Temporary views: the connection is
-    read-only, and they vanish with it.
+    every environment counts (and the page says so). The scope is a pair of scope views for
+    the DORA macros (the whole scope; each project in it). Temporary views: the connection
+    is read-only, and they vanish with it.
     """
     critical = """
         SELECT project_key, environment_key FROM environments
@@ -221,10 +183,12 @@ def _scope_headline(
     ).fetchone() or (None,)
     where = f"WHERE (project_key, environment_key) IN ({critical})" if names else ""
     conn.execute(
-        f"CREATE TEMP VIEW headline_deployments AS SELECT * FROM metric_deployments {where}"
+        "CREATE TEMP VIEW report_scope AS SELECT deployment_id, {'scope': 'all'} AS scope_key "
+        f"FROM metric_deployments {where}"
     )
     conn.execute(
-        f"CREATE TEMP VIEW headline_recovery AS SELECT * FROM failed_deployment_recovery {where}"
+        "CREATE TEMP VIEW report_project_scope AS SELECT deployment_id, "
+        f"{{'project_key': project_key}} AS scope_key FROM metric_deployments {where}"
     )
     if not names:
         return "all environments", None
@@ -248,26 +212,68 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-def _hours(value: float | None) -> str:
+def _hours(value: float | None, prefix: str = "") -> str:
     if value is None:
         return '<span class="none">no data</span>'
     if value < 1:
-        return f"{value * 60:.0f} min"
+        return f"{prefix}{value * 60:.0f} min"
     if value < 48:
-        return f"{value:.1f} h"
-    return f"{value / 24:.1f} d"
+        return f"{prefix}{value:.1f} h"
+    return f"{prefix}{value / 24:.1f} d"
 
 
 def _pct(value: float | None) -> str:
     return '<span class="none">no data</span>' if value is None else f"{value:.1%}"
 
 
-def _tier(value: str | None, scheme: str) -> str:
+def _tier(value: str | None, scheme: str, samples: int = 0, minimum: int = 0) -> str:
+    """A tier badge; "too few" when there is data but less than the tier's minimum samples."""
+    if value is None and 0 < samples < minimum:
+        title = f"{samples} of the {minimum} samples a tier needs"
+        return f'<span class="tier none" title="{escape(title)}">too few</span>'
     if value is None:
         return '<span class="tier none" title="no data">—</span>'
     return (
         f'<span class="tier {TIER_CLASS.get(value, "")}" title="{escape(scheme)}">'
         f"{escape(value)}</span>"
+    )
+
+
+def _tiers(r: Row) -> dict[str, str]:
+    """The five tier badges of a summary row, each with its minimum samples."""
+    return {
+        "frequency": _tier(r["dora_deployment_frequency_tier"],
+                           "DORA 2023: deploy days of the median week"),
+        "lead_ld": _tier(r["launchdarkly_lead_time_tier"], "LaunchDarkly: PR-weighted mean",
+                         r["lead_time_n"], MIN_LEAD_TIMES),
+        "lead_dora": _tier(r["dora_lead_time_tier"], "DORA 2023: median lead time",
+                           r["lead_time_n"], MIN_LEAD_TIMES),
+        "cfr": _tier(r["dora_change_failure_tier"], "DORA 2023: change failure rate",
+                     r["change_deployments_ended"], MIN_CHANGES),
+        "recovery": _tier(r["dora_recovery_tier"], "DORA 2023: median recovery",
+                          r["change_failures"], MIN_FAILURES),
+    }  # fmt: skip
+
+
+def _change(value: float | None, previous: float | None, fmt: str, *, lower_is_better: bool) -> str:
+    """This range against the previous one: an arrow, the difference, better or worse."""
+    if value is None or previous is None:
+        return '<small class="delta">no earlier figure</small>'
+    diff = value - previous
+    if diff == 0:
+        return '<small class="delta">= previous period</small>'
+    better = (diff < 0) == lower_is_better
+    shown = (
+        _hours(abs(diff))
+        if fmt == "h"
+        else f"{abs(diff) * 100:.1f} pts"
+        if fmt == "pct"
+        else (f"{abs(diff):,.3g}")
+    )
+    arrow = "▲" if diff > 0 else "▼"
+    return (
+        f'<small class="delta {"good" if better else "bad"}" title="against the previous '
+        f'period of equal length">{arrow} {shown} vs previous</small>'
     )
 
 
@@ -294,34 +300,77 @@ def _card(title: str, value: str, note: str) -> str:
 def _headline(data: ReportData) -> str:
     h = data.headline
     scope = (
-        f'<p class="note">Cards and table: {escape(data.scope)}, per application below; '
-        "other environments under the table.</p>"
+        f'<p class="note">Cards: the organisation, {escape(data.scope)} pooled; projects below; '
+        "the table per application, other environments under it.</p>"
         if data.scope_pairs
-        else f'<p class="note">Cards: {escape(data.scope)}.</p>'
+        else f'<p class="note">Cards: the organisation, {escape(data.scope)} pooled.</p>'
     )
-    days = ((data.range_to - data.range_from).days + 1) if data.range_to and data.range_from else 0
-    per_week = h["successful"] * 7 / days if days else None
+    tiers = _tiers(h)
+    bound = _bound(h)
+    more = {
+        "deployments": _change(h["deployments"], h["deployments_prev"], "n", lower_is_better=False),
+        "lead": _change(h["lead_time_p50_h"], h["lead_time_p50_h_prev"], "h", lower_is_better=True),
+        "cfr": _change(
+            h["change_failure_rate"], h["change_failure_rate_prev"], "pct", lower_is_better=True
+        ),
+        "recovery": _change(
+            h["recovery_p50_h"], h["recovery_p50_h_prev"], "h", lower_is_better=True
+        ),
+    }
     return scope + '<div class="cards">' + "".join(
         [
             _card("Deployments", f"{h['deployments']:,}",
-                  f"{h['successful']:,} successful · {h['deploy_days']} deploy days · "
-                  f"{'' if per_week is None else f'{per_week:.1f}'} per week"),
+                  f"{more['deployments']}"
+                  f"<br>{h['successful']:,} successful · {h['deploy_days']} deploy days · "
+                  f"{h['median_period_deploy_days']:g} in the median week<br>"
+                  f"{tiers['frequency']} <small>DORA</small>"),
             _card("Lead time", _hours(h["lead_time_p50_h"]),
-                  f"median · mean {_hours(h['lead_time_mean_h'])} · p90 "
+                  f"{more['lead']}"
+                  f"<br>median of {h['lead_time_n']} changes with a PR · mean per PR "
+                  f"{_hours(h['lead_time_pr_weighted_mean_h'])} · p90 "
                   f"{_hours(h['lead_time_p90_h'])}<br>"
-                  f"{_tier(h['launchdarkly_lead_time_tier'], 'LaunchDarkly, on the mean')} "
-                  f"<small>LaunchDarkly</small> "
-                  f"{_tier(h['dora_lead_time_tier'], 'DORA 2023, on the median')} "
-                  f"<small>DORA</small>"),
-            _card("Deployment failure rate", _pct(h["failure_rate"]),
-                  f"rollbacks ÷ deployments ({h['rollbacks']}) · failed ÷ deployments "
-                  f"{_pct(h['failed_rate'])}<br>"
-                  f"{_tier(h['dora_change_failure_tier'], 'DORA 2023')} <small>DORA</small>"),
-            _card("Failed deployment recovery", _hours(h["recovery_p50_h"]),
-                  f"median, failure start → next success ends · {h['unrecovered']} not yet<br>"
-                  f"{_tier(h['dora_recovery_tier'], 'DORA 2023')} <small>DORA</small>"),
+                  f"{tiers['lead_ld']} <small>LaunchDarkly</small> "
+                  f"{tiers['lead_dora']} <small>DORA</small>"),
+            _card("Change failure rate", _pct(h["change_failure_rate"]),
+                  f"{more['cfr']}"
+                  f"<br>{h['change_failures']} failed or rolled back of "
+                  f"{h['change_deployments_ended']} changes · LaunchDarkly's rate (rollbacks ÷ "
+                  f"deployments) {_pct(h['launchdarkly_failure_rate'])}<br>"
+                  f"{tiers['cfr']} <small>DORA</small>"),
+            _card("Failed deployment recovery",
+                  _hours(h["recovery_p50_h"], prefix=bound),
+                  f"{more['recovery']}"
+                  f"<br>median, failure start → the success that ended it · "
+                  f"{h['unrecovered']} open (counted at their age: a lower bound)<br>"
+                  f"{tiers['recovery']} <small>DORA</small>"),
         ]
-    ) + "</div>"  # fmt: skip
+    ) + "</div>" + _projects(data.projects)  # fmt: skip
+
+
+def _bound(r: Row) -> str:
+    """The mark before a recovery median that counts open failures at their age: a lower bound."""
+    return "≥ " if r["recovery_lower_bound"] else ""
+
+
+def _projects(rows: list[Row]) -> str:
+    """One small card per project: its deployments pooled (never its applications averaged)."""
+    if len(rows) < 2:
+        return ""
+    cards = []
+    for r in rows:
+        t = _tiers(r)
+        cards.append(
+            f'<div class="card small"><h3>{_e(r["project_key"])}</h3>'
+            f"<p>{r['deployments']:,} deployments "
+            f"{_change(r['deployments'], r['deployments_prev'], 'n', lower_is_better=False)}</p>"
+            f"<p>lead {_hours(r['lead_time_p50_h'])} {t['lead_dora']}</p>"
+            f"<p>CFR {_pct(r['change_failure_rate'])} {t['cfr']}</p>"
+            f"<p>recovery {_hours(r['recovery_p50_h'], prefix=_bound(r))} {t['recovery']}</p>"
+            "</div>"
+        )  # fmt: skip
+    return '<h3>Per project <small>its deployments pooled</small></h3><div class="cards">' + (
+        "".join(cards) + "</div>"
+    )
 
 
 def _summary(data: ReportData) -> str:
@@ -343,22 +392,20 @@ def _summary(data: ReportData) -> str:
 
 
 def _summary_table(rows: list[Row], *, collapse: bool) -> str:
-    body = [
-        [
+    body = []
+    for r in rows:
+        t = _tiers(r)
+        body.append([
             _e(r["project_key"]), _e(r["environment_key"]), _e(r["application_key"]),
-            f"{r['deployments']}", f"{r['median_period_deploy_days']:g}",
-            _tier(r["dora_deployment_frequency_tier"], "DORA 2023: deploy days, median week"),
-            _hours(r["lead_time_p50_h"]), _hours(r["lead_time_mean_h"]),
-            _tier(r["launchdarkly_lead_time_tier"], "LaunchDarkly: mean lead time"),
-            _tier(r["dora_lead_time_tier"], "DORA 2023: median lead time"),
-            _pct(r["change_failure_rate"]), _tier(r["dora_change_failure_tier"], "DORA 2023"),
-            _hours(r["recovery_p50_h"]), _tier(r["dora_recovery_tier"], "DORA 2023"),
-        ]
-        for r in rows
-    ]  # fmt: skip
+            f"{r['deployments']}", f"{r['median_period_deploy_days']:g}", t["frequency"],
+            _hours(r["lead_time_p50_h"]), _hours(r["lead_time_pr_weighted_mean_h"]),
+            t["lead_ld"], t["lead_dora"], _pct(r["change_failure_rate"]), t["cfr"],
+            _hours(r["recovery_p50_h"], prefix=_bound(r)),
+            t["recovery"],
+        ])  # fmt: skip
     headers = ["project", "environment", "application", "deploys", "deploy days/wk",
-               "DORA freq.", "lead p50", "lead mean", "LD lead", "DORA lead", "change failure rate",
-               "DORA CFR", "recovery p50", "DORA recovery"]  # fmt: skip
+               "DORA freq.", "lead p50", "lead mean/PR", "LD lead", "DORA lead",
+               "change failure rate", "DORA CFR", "recovery p50", "DORA recovery"]  # fmt: skip
     return _table(
         headers, body, "No deployments in this range.", collapse_after=24 if collapse else None
     )
@@ -368,13 +415,13 @@ def _trends(data: ReportData) -> str:
     if not data.weeks:
         return '<p class="empty">No deployments yet.</p>'
     labels = [f"{w['week_start']:%b %d}" for w in data.weeks]
+    partial = [bool(w["partial_week"]) for w in data.weeks]
     outcome = [
         Series("successful", [w["successful"] for w in data.weeks], OK),
-        Series("rollbacks", [w["rollbacks"] for w in data.weeks], ROLLBACK),
         Series("failed", [w["failed"] for w in data.weeks], BAD),
         Series(
-            "running or other",
-            [w["deployments"] - w["successful"] - w["rollbacks"] - w["failed"] for w in data.weeks],
+            "running",
+            [w["deployments"] - w["successful"] - w["failed"] for w in data.weeks],
             OTHER,
         ),
     ]
@@ -383,24 +430,34 @@ def _trends(data: ReportData) -> str:
         Series("p90", [w["lead_time_p90_h"] for w in data.weeks], "#9db7ee"),
     ]
     rates = [
-        Series("failure rate (rollbacks ÷ deployments)",
-               [_times100(w["failure_rate"]) for w in data.weeks], ROLLBACK),
-        Series("failed ÷ deployments", [_times100(w["failed_rate"]) for w in data.weeks], BAD),
+        Series("change failure rate", [_times100(w["change_failure_rate"]) for w in data.weeks],
+               BAD),
+        Series("LaunchDarkly's rate (rollbacks ÷ deployments)",
+               [_times100(w["launchdarkly_failure_rate"]) for w in data.weeks], ROLLBACK),
     ]  # fmt: skip
     recovery = [Series("recovery p50", [w["recovery_p50_h"] for w in data.weeks], "#7b4fc9")]
-    return (
+    note = (
+        '<p class="note">Shaded weeks are partial: not wholly inside the data (its first and '
+        "last weeks), so their counts are not a full week's.</p>"
+        if any(partial)
+        else ""
+    )
+    return note + (
         '<div class="grid">'
         f"<figure><figcaption>Deployments per week</figcaption>{charts.legend(outcome)}"
-        f"{charts.stacked_bars(labels, outcome, label='Deployments per week')}</figure>"
-        f"<figure><figcaption>Lead time per week (hours, successful non-rollback deployments)"
+        f"{charts.stacked_bars(labels, outcome, label='Deployments per week', shade=partial)}"
+        "</figure>"
+        f"<figure><figcaption>Lead time per week (hours, successful changes with a pull request)"
         f"</figcaption>{charts.legend(lead)}"
-        f"{charts.lines(labels, lead, label='Lead time per week', unit='h')}</figure>"
+        f"{charts.lines(labels, lead, label='Lead time per week', unit='h', shade=partial)}"
+        "</figure>"
         f"<figure><figcaption>Failure rates per week (%)</figcaption>{charts.legend(rates)}"
-        f"{charts.lines(labels, rates, label='Failure rates per week', unit='%')}</figure>"
-        f"<figure><figcaption>Failed deployment recovery, median per week (hours)</figcaption>"
-        f"{charts.legend(recovery)}"
-        f"{charts.lines(labels, recovery, label='Recovery per week', unit='h')}</figure>"
-        "</div>"
+        f"{charts.lines(labels, rates, label='Failure rates per week', unit='%', shade=partial)}"
+        "</figure>"
+        f"<figure><figcaption>Failed deployment recovery, median per week (hours; open failures "
+        f"at their age)</figcaption>{charts.legend(recovery)}"
+        f"{charts.lines(labels, recovery, label='Recovery per week', unit='h', shade=partial)}"
+        "</figure></div>"
     )
 
 
@@ -411,11 +468,13 @@ def _times100(value: float | None) -> float | None:
 def _unrecovered(rows: list[Row]) -> str:
     body = [
         [_e(r["project_key"]), _e(r["environment_key"]), _e(r["application_key"]),
-         _e(r["application_version"]), f"{r['started_at']:%Y-%m-%d %H:%M}"]
+         _e(r["application_version"]), f"{r['started_at']:%Y-%m-%d %H:%M}",
+         "failed" if r["failed"] else "rolled back", _hours(r["age_h"])]
         for r in rows
     ]  # fmt: skip
-    return _table(["project", "environment", "application", "version", "failed at (UTC)"],
-                  body, "Every failed deployment in this range has been recovered.")  # fmt: skip
+    return _table(["project", "environment", "application", "version", "started (UTC)", "how",
+                   "open for"], body,
+                  "Every change failure has been recovered.")  # fmt: skip
 
 
 def _funnels(data: ReportData) -> str:
@@ -542,7 +601,7 @@ def render(data: ReportData) -> str:
     sections = [
         ("dora", "The four keys", f"{dora}"),
         ("trends", f"Week by week · {data.scope}", _trends(data)),
-        ("recovery", "Failures not recovered yet", recovery),
+        ("recovery", "Open failures, with their age at the data's end", recovery),
         ("funnel", "Release funnel", _funnels(data)),
         ("phases", "Time in release phases", _phases(data)),
         ("flags", "Flag reference churn", _flags(data) if data.range_from else ""),
@@ -562,7 +621,8 @@ def render(data: ReportData) -> str:
         f"<code>{escape(data.source)}</code> · generated {data.generated_at:%Y-%m-%d %H:%M} UTC"
         '</p><p class="note">Deployments belong to the UTC day and week (Monday) of their '
         "start; archived ones are left out. Tiers are labelled with their scheme: LaunchDarkly "
-        "(lead time, on the mean) and DORA 2023 (on the median). “no data” is never a zero."
+        "(lead time, on the mean per pull request) and DORA 2023 (on the median). “no data” "
+        "is never a zero; “too few” is a tier with less data than it needs."
         f"</p></header><main>{body}</main></body></html>"
     )
 
@@ -586,6 +646,8 @@ margin-bottom:14px}
 .card{border:1px solid var(--line);border-radius:8px;padding:12px 14px;background:#fbfcfe}
 .card h3{margin:0;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 .card .big{font-size:28px;font-weight:650;margin:4px 0}.card p{margin:2px 0;color:#4b5563}
+.card.small p{font-size:13px}.delta{color:var(--muted)}.delta.good{color:#17643f}
+.delta.bad{color:#9b1c1c}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:18px}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}
 .chart{width:100%;height:auto;display:block}

@@ -7,12 +7,15 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hand_built import H, deploy
+
 from etl.report import write_report
 from etl.warehouse.duckdb_file import connect
 from etl.warehouse.migrate import migrate
 
 HOSTILE = '<script>alert("x")</script>&<img src=http://evil.test/x.png>'
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def _warehouse(path: Path, *, application: str | None = None) -> Path:
@@ -118,3 +121,65 @@ def test_the_headline_counts_the_critical_environments_when_there_are_any(tmp_pa
     result = write_report(db, tmp_path / "b.html")
     assert result.scope == "critical environments (production)"
     assert result.headline["deployments"] == 3
+
+
+def _hand_built(path: Path, build) -> Path:
+    conn = connect(path)
+    try:
+        migrate(conn)
+        build(conn)
+    finally:
+        conn.close()
+    return path
+
+
+def _page(tmp_path: Path, build, **kwargs) -> tuple[str, dict]:
+    db = _hand_built(tmp_path / "w.duckdb", build)
+    result = write_report(db, tmp_path / "r.html", **kwargs)
+    return result.path.read_text(encoding="utf-8"), result.headline
+
+
+def test_a_tier_with_less_data_than_it_needs_says_too_few(tmp_path):
+    def build(conn):
+        for n in range(3):  # 3 lead times and 3 ended changes: under both minimums of 5
+            deploy(conn, f"d{n}", T0 + n * H)
+
+    page, headline = _page(tmp_path, build)
+    assert (headline["lead_time_n"], headline["dora_lead_time_tier"]) == (3, None)
+    # LaunchDarkly's lead-time, DORA's lead-time and change-failure badges, on the card and
+    # on the application's row (no recovery: no failure is "no data", not "too few")
+    assert page.count(">too few</span>") == 6
+
+
+def test_the_cards_compare_with_the_previous_period_of_equal_length(tmp_path):
+    def build(conn):
+        deploy(conn, "before", T0 - 10 * DAY)  # in the 7 days before the range
+        for n in range(3):
+            deploy(conn, f"now{n}", T0 + n * H)
+
+    page, headline = _page(tmp_path, build, since=T0.date(), until=(T0 + 6 * DAY).date())
+    assert (headline["deployments"], headline["deployments_prev"]) == (3, 0)
+    assert "▲ 3 vs previous" in page
+
+
+def test_open_failures_are_listed_with_their_age_at_the_data_end(tmp_path):
+    def build(conn):
+        deploy(conn, "broken", T0, status="failed")
+        deploy(conn, "other", T0 + 2 * DAY, application="other")
+
+    page, headline = _page(tmp_path, build)
+    assert (headline["unrecovered"], headline["recovery_lower_bound"]) == (1, True)
+    section = page.split('id="recovery"', 1)[1].split("</section>", 1)[0]
+    assert "2.0 d" in section and "failed" in section
+    assert "≥ 2.0 d" in page  # the recovery card's median is a lower bound
+
+
+def test_projects_get_roll_up_cards_and_partial_weeks_are_shaded(tmp_path):
+    def build(conn):
+        deploy(conn, "a", T0, project="shop")
+        deploy(conn, "b", T0 + 9 * DAY, project="bank")
+
+    page, _ = _page(tmp_path, build)
+    assert "Per project" in page
+    assert "<h3>shop</h3>" in page and "<h3>bank</h3>" in page
+    assert 'class="partial"' in page  # the first and the last week are partial
