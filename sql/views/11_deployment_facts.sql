@@ -13,12 +13,16 @@
 --   recovery_h     = F's start → R's end; age_h = F's start → the data's end while no R yet;
 --                    recovery_or_age_h = whichever applies (a lower bound when unrecovered)
 CREATE OR REPLACE VIEW deployment_facts AS
-WITH rolled_back AS (
+WITH counted AS MATERIALIZED (
+    -- Read once: metric_deployments' deleted-scope checks would run for every use below.
+    SELECT * FROM metric_deployments
+),
+rolled_back AS (
     SELECT t.deployment_id,
         arg_min(r.deployment_id, (r.started_at, r.deployment_id))
             AS rolled_back_by_deployment_id
-    FROM (SELECT * FROM metric_deployments WHERE rollback AND successful) r
-    ASOF JOIN (SELECT * FROM metric_deployments WHERE successful AND NOT rollback) t
+    FROM (SELECT * FROM counted WHERE rollback AND successful) r
+    ASOF JOIN (SELECT * FROM counted WHERE successful AND NOT rollback) t
         ON t.project_key = r.project_key
         AND t.environment_key = r.environment_key
         AND t.application_key = r.application_key
@@ -32,7 +36,7 @@ base AS (
         rb.rolled_back_by_deployment_id,
         m.change AND (m.failed OR rb.rolled_back_by_deployment_id IS NOT NULL) AS change_failure,
         m.successful AND m.change AND m.number_of_pull_requests > 0 AS lead_time_counted
-    FROM metric_deployments m
+    FROM counted m
     LEFT JOIN rolled_back rb USING (deployment_id)
 ),
 recovery AS (
@@ -42,7 +46,7 @@ recovery AS (
         arg_min(r.kind, (r.ended_at, r.started_at, r.deployment_id)) AS recovered_by_kind,
         min(r.ended_at) AS recovered_at
     FROM base f
-    JOIN metric_deployments r
+    JOIN counted r
         ON r.project_key = f.project_key
         AND r.environment_key = f.environment_key
         AND r.application_key = f.application_key
@@ -92,7 +96,9 @@ SELECT
         THEN hours_between(b.started_at, coalesce(r.recovered_at, dr.last_at)) END
         AS recovery_or_age_h
 FROM base b
-CROSS JOIN metric_data_range dr
+CROSS JOIN (
+    SELECT max(started_at) AS last_at FROM counted
+) dr
 LEFT JOIN recovery r USING (deployment_id);
 
 -- One row per change failure (failed, or rolled back) and what recovered it; recovery_h is
