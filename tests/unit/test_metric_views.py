@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from hand_built import T0, one
+from hand_built import T0
 from hand_built import deploy as _deploy
-
-_one = one
+from hand_built import one as _one
 
 
 def test_an_empty_warehouse_has_no_rows_rather_than_zeros(warehouse):
@@ -30,7 +29,9 @@ def test_only_failed_deployments_leave_lead_time_and_its_tiers_null(warehouse):
     assert row["lead_time_mean_h"] is None and row["lead_time_p50_h"] is None
     assert row["dora_lead_time_tier"] is None and row["launchdarkly_lead_time_tier"] is None
     assert row["unrecovered"] == 1
-    assert row["recovery_p50_h"] == 0.0  # its age at the data's end, which is its own start
+    # Not recovered: it enters at its age at the data's end, which is its own start, 0 h. A
+    # lower bound, flagged: the tier says how good it can be at best.
+    assert row["recovery_p50_h"] == 0.0 and row["recovery_lower_bound"] is True
     assert row["dora_recovery_tier"] == "elite"
     assert row["dora_deployment_frequency_tier"] == "low"  # data: zero successful deployments
 
