@@ -116,6 +116,7 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
     data.range_from, data.range_to = first, last
     span = [first, last]
     data.scope, data.scope_pairs = _scope_headline(conn)
+    _snapshot_facts(conn)
     # The cards pool every deployment of the scope (the organisation) and of each project,
     # through the same aggregation as every DORA view (sql/views/13_dora_aggregate.sql).
     data.headline = _one(
@@ -194,6 +195,17 @@ def _scope_headline(
         return "all environments", None
     pairs = frozenset((p, e) for p, e in conn.execute(critical).fetchall())
     return f"critical environments ({names})", pairs
+
+
+def _snapshot_facts(conn: duckdb.DuckDBPyConnection) -> None:
+    """Compute deployment_facts once for the whole page, as a temporary table of that name.
+
+    Every DORA view and macro reads deployment_facts, and the page asks them a dozen times
+    (cards, previous period, projects, table, weeks, open failures): a temporary table
+    shadows the view for this connection only, so each section aggregates the same rows and
+    the recovery joins run once instead of once per section.
+    """
+    conn.execute("CREATE TEMP TABLE deployment_facts AS SELECT * FROM deployment_facts")
 
 
 def _read_releases(conn: duckdb.DuckDBPyConnection, data: ReportData) -> None:
