@@ -56,6 +56,14 @@ def test_case2_deployment_lead_times_lists_counted_lead_times_only(warehouse):
     assert listed == (["change0", "change1", "change2", "change3", "change4"],)
 
 
+def test_a_kind_the_api_does_not_document_counts_as_a_change(warehouse):
+    deploy(warehouse, "known", T0, lead_hours=4)
+    deploy(warehouse, "hotfix", T0 + H, kind="hotfix", lead_hours=6)
+    row = one(warehouse, "SELECT * FROM dora_summary")
+    assert (row["change_deployments"], row["lead_time_n"]) == (2, 2)
+    assert row["lead_time_mean_h"] == pytest.approx(5.0)
+
+
 @pytest.mark.parametrize(("counted", "tier"), [(4, None), (5, "elite")])
 def test_a_lead_time_tier_needs_five_lead_times(warehouse, counted, tier):
     for n in range(counted):
