@@ -44,6 +44,9 @@ class Stream(StrEnum):
     RELEASE_PIPELINES = "release_pipelines"
     RELEASE_PROGRESSIONS = "release_progressions"
     RELEASE_POLICIES = "release_policies"
+    FLAGS = "flags"
+    FLAG_STATUSES = "flag_statuses"
+    FLAG_EVENTS = "flag_events"
 
 
 class _Section(BaseModel):

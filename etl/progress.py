@@ -161,9 +161,9 @@ class RunObserver:
         self.run_id, self.ledger, self.projects = run_id, ledger, frozenset(projects)
 
     def windows_planned(self, windows: Sequence[Window]) -> None:
-        """Deployment windows this run reads: the denominator of the deployments' share."""
-        stream = self._stream("deployments")
+        """Windows this run reads (deployments, flag events): the denominator of their share."""
         for window in windows:
+            stream = self._stream(window.stream)
             key = (window.project_key, window.environment_key, _ms(window.from_at))
             length = _ms(window.to_at) - key[2]
             stream.windows.setdefault(key, (length, 0))
@@ -176,7 +176,7 @@ class RunObserver:
         if stream_name == "projects" and self.projects:
             stream.keys.update(_key(item) for item in page.items)
         params = request.params
-        if stream_name == "deployments" and "from" in params:
+        if stream_name in ("deployments", "flag_events") and "from" in params:
             self._covered(stream, params, page)
         else:
             total = page.body.get("totalCount")

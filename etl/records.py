@@ -21,12 +21,16 @@ from etl.rawjson import RawRecord, Sliced
 
 @dataclass(frozen=True, slots=True)
 class WindowDone:
-    """Every deployment of one (project, environment) in [from_at, to_at) has been fetched."""
+    """Every record of one (project, environment) in [from_at, to_at) has been fetched.
+
+    Its fields are `sync_windows`' key, column for column (`stream`: which timeline).
+    """
 
     project_key: str
     environment_key: str
     from_at: datetime
     to_at: datetime
+    stream: str = "deployments"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class WindowProgress:
     from_at: datetime
     to_at: datetime
     remaining_to: datetime
+    stream: str = "deployments"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """Incremental state and the run ledger (`etl_runs`). The caller owns the connection.
 
-Deployments are read per (project, environment) ("partition") as cursor chains, newest first,
-each over one window of `sync_windows`. Which windows a run reads (`plan_windows`):
+Streams read by time (deployments by `startedAt`, flag events by `eventTime`: a `Timeline`)
+are read per (project, environment) ("partition") as cursor chains, newest first, each over
+one window of `sync_windows` (its `stream` column tells the timelines apart; the text below
+says deployments, the rules are the same for every timeline). Which windows a run reads
+(`plan_windows`):
 
 * **Unfinished windows** of earlier runs, from where they stopped: after every committed page
   the window's unread rest shrinks to [from_at, remaining_to), remaining_to being just past
@@ -38,7 +41,7 @@ import orjson
 import polars as pl
 
 from etl.errors import WarehouseError
-from etl.warehouse.sqlutil import registered, rollback
+from etl.warehouse.sqlutil import ident, registered, rollback
 
 SETTLE = timedelta(minutes=10)
 """How far before the last run's end a tail starts at least: a deployment may be reported a
@@ -46,8 +49,30 @@ little after it started, and a window edge must not depend on clocks agreeing to
 
 
 @dataclass(frozen=True, slots=True)
+class Timeline:
+    """A stream read by time, newest first: where its records are, and which can change.
+
+    Attributes:
+        stream: the stream's name (`sync_windows.stream`, `sync_reverify.stream`).
+        table: the warehouse table of its records, with `project_key`, `environment_key`.
+        time_column: the record's time in that table (the chain's order and window).
+        open_condition: SQL over `table` for a record that can still change (a deployment
+            still running), or None: a record never changes once it is there; the tail then
+            starts `SETTLE` before the last run's end, and re-verification catches edits.
+    """
+
+    stream: str
+    table: str
+    time_column: str
+    open_condition: str | None = None
+
+
+DEPLOYMENTS = Timeline("deployments", "deployments", "started_at", "d.ended_at IS NULL")
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
-    """One deployment time window [from_at, to_at) of one (project, environment).
+    """One time window [from_at, to_at) of one (project, environment) of one stream.
 
     `read_to` is where its unread rest ends (a window resumed after a killed run); None: the
     whole window is unread.
@@ -58,6 +83,7 @@ class Window:
     from_at: datetime
     to_at: datetime
     read_to: datetime | None = None
+    stream: str = "deployments"
 
     @property
     def unread_to(self) -> datetime:
@@ -87,11 +113,13 @@ def plan_windows(
     force_start: bool,
     reverify: timedelta,
     page_size: int,
+    timeline: Timeline = DEPLOYMENTS,
 ) -> list[Window]:
     """Decide (and record, in one transaction) the windows this run reads; see the module doc.
 
     A handful of queries whatever the number of partitions and windows.
     """
+    stream = timeline.stream
     keys = pl.DataFrame(
         list(partitions), schema=["project_key", "environment_key"], orient="row"
     ).unique()
@@ -102,10 +130,11 @@ def plan_windows(
             for project_key, environment_key, lo, hi, remaining_to in conn.execute(
                 "SELECT w.project_key, w.environment_key, w.from_at, w.to_at, w.remaining_to "
                 "FROM sync_windows w JOIN _partitions p USING (project_key, environment_key) "
-                "WHERE w.done_run_id IS NULL ORDER BY w.from_at"
+                "WHERE w.done_run_id IS NULL AND w.stream = ? ORDER BY w.from_at",
+                [stream],
             ).fetchall():
-                planned[Window(project_key, environment_key, lo, hi, remaining_to)] = None
-            histories = _histories(conn, lookback)
+                planned[Window(project_key, environment_key, lo, hi, remaining_to, stream)] = None
+            histories = _histories(conn, lookback, timeline)
         if force_start:
             planned = _supersede(conn, planned, backfill_start, end)
         unfinished = {(w.project_key, w.environment_key) for w in planned}
@@ -115,7 +144,9 @@ def plan_windows(
             history = histories.get((project_key, environment_key))
             if force_start or history is None:
                 if end > backfill_start:
-                    fresh.append(Window(project_key, environment_key, backfill_start, end))
+                    fresh.append(
+                        Window(project_key, environment_key, backfill_start, end, stream=stream)
+                    )
                 sweeps.append((project_key, environment_key, None, end))
                 continue
             tail = min(max(_tail_start(history, lookback), backfill_start), end)
@@ -125,36 +156,47 @@ def plan_windows(
             sweep = None
             if not resuming:
                 sweep = _reverify_slice(
-                    conn, (project_key, environment_key), history, tail, end, reverify, page_size
-                )
+                    conn, timeline, (project_key, environment_key), history, tail, end,
+                    reverify, page_size,
+                )  # fmt: skip
             if sweep is not None:
                 if sweep.to_at >= tail:
                     tail = min(tail, sweep.from_at)  # the slice joins the tail: one chain
                 else:
-                    fresh.append(Window(project_key, environment_key, sweep.from_at, sweep.to_at))
+                    fresh.append(
+                        Window(project_key, environment_key, sweep.from_at, sweep.to_at,
+                               stream=stream)
+                    )  # fmt: skip
                 sweeps.append((project_key, environment_key, sweep.position, sweep.paid_until))
             if end > tail:
-                fresh.append(Window(project_key, environment_key, tail, end))
+                fresh.append(Window(project_key, environment_key, tail, end, stream=stream))
         if fresh:
             with registered(conn, "_fresh", _windows_frame(fresh, run_id).to_arrow()):
                 # Replaced by key (DELETE + INSERT: a DuckLake has no PRIMARY KEY to upsert on).
                 conn.execute(
                     "DELETE FROM sync_windows w WHERE EXISTS (SELECT 1 FROM _fresh f WHERE "
-                    "w.project_key = f.project_key AND w.environment_key = f.environment_key "
+                    "w.stream = f.stream AND w.project_key = f.project_key "
+                    "AND w.environment_key = f.environment_key "
                     "AND w.from_at = f.from_at AND w.to_at = f.to_at)"
                 )
                 conn.execute("INSERT INTO sync_windows BY NAME SELECT * FROM _fresh")
         if sweeps:
-            rows = [list(sweep) for sweep in sweeps]
+            rows = [[*sweep, stream] for sweep in sweeps]
             conn.executemany(
-                "DELETE FROM sync_reverify WHERE project_key = ? AND environment_key = ?",
-                [row[:2] for row in rows],
+                "DELETE FROM sync_reverify "
+                "WHERE project_key = ? AND environment_key = ? AND stream = ?",
+                [[*row[:2], stream] for row in rows],
             )
-            conn.executemany("INSERT INTO sync_reverify VALUES (?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO sync_reverify "
+                "(project_key, environment_key, position, swept_at, stream) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
         conn.execute("COMMIT")
     except duckdb.Error as exc:
         rollback(conn)
-        raise WarehouseError(f"planning deployment windows failed: {exc}") from None
+        raise WarehouseError(f"planning {stream} windows failed: {exc}") from None
     planned.update(dict.fromkeys(fresh))
     return list(planned)
 
@@ -166,35 +208,49 @@ def _supersede(
     covered = [w for w in unfinished if start <= w.from_at and w.to_at <= end]
     if covered:
         conn.executemany(
-            "DELETE FROM sync_windows WHERE project_key = ? AND environment_key = ? "
-            "AND from_at = ? AND to_at = ? AND done_run_id IS NULL",
-            [[w.project_key, w.environment_key, w.from_at, w.to_at] for w in covered],
+            "DELETE FROM sync_windows WHERE stream = ? AND project_key = ? "
+            "AND environment_key = ? AND from_at = ? AND to_at = ? AND done_run_id IS NULL",
+            [[w.stream, w.project_key, w.environment_key, w.from_at, w.to_at] for w in covered],
         )
     return {w: None for w in unfinished if w not in covered}
 
 
-def _histories(conn: duckdb.DuckDBPyConnection, lookback: timedelta) -> dict[Any, _History]:
+def _histories(
+    conn: duckdb.DuckDBPyConnection, lookback: timedelta, timeline: Timeline
+) -> dict[Any, _History]:
     """What the warehouse knows of each partition in `_partitions` that has windows.
 
-    Its last end, first start, the oldest deployment still running at the last end (within
-    `lookback`), and its sweep.
+    Its last end, first start, the oldest record still open at the last end (within
+    `lookback`; none for a timeline whose records never change), and its sweep.
     """
+    table, time = ident(timeline.table), ident(timeline.time_column)
+    running = (
+        "SELECT NULL::VARCHAR AS project_key, NULL::VARCHAR AS environment_key, "
+        "NULL::TIMESTAMPTZ AS oldest WHERE FALSE"
+    )
+    parameters: list[Any] = [timeline.stream]
+    if timeline.open_condition is not None:
+        running = (
+            f"  SELECT d.project_key, d.environment_key, min(d.{time}) AS oldest"
+            f"  FROM {table} d JOIN spans s USING (project_key, environment_key)"
+            f"  WHERE {timeline.open_condition}"
+            f"    AND d.{time} >= s.last_end - ? AND d.{time} < s.last_end"
+            "  GROUP BY ALL"
+        )
+        parameters.append(lookback)
+    parameters.append(timeline.stream)
     rows = conn.execute(
         "WITH spans AS ("
         "  SELECT project_key, environment_key, max(to_at) AS last_end, min(from_at) AS first_from"
-        "  FROM sync_windows JOIN _partitions USING (project_key, environment_key) GROUP BY ALL"
-        "), running AS ("
-        "  SELECT d.project_key, d.environment_key, min(d.started_at) AS oldest"
-        "  FROM deployments d JOIN spans s USING (project_key, environment_key)"
-        "  WHERE d.ended_at IS NULL"
-        "    AND d.started_at >= s.last_end - ? AND d.started_at < s.last_end"
-        "  GROUP BY ALL"
-        ") "
+        "  FROM sync_windows JOIN _partitions USING (project_key, environment_key)"
+        "  WHERE stream = ? GROUP BY ALL"
+        f"), running AS ({running}) "
         "SELECT s.project_key, s.environment_key, s.last_end, s.first_from, r.oldest, "
         "  v.position, v.swept_at "
         "FROM spans s LEFT JOIN running r USING (project_key, environment_key) "
-        "LEFT JOIN sync_reverify v USING (project_key, environment_key)",
-        [lookback],
+        "LEFT JOIN (SELECT * FROM sync_reverify WHERE stream = ?) v "
+        "USING (project_key, environment_key)",
+        parameters,
     ).fetchall()
     return {(row[0], row[1]): _History(*row[2:]) for row in rows}
 
@@ -221,6 +277,7 @@ class _Slice:
 
 def _reverify_slice(
     conn: duckdb.DuckDBPyConnection,
+    timeline: Timeline,
     partition: tuple[str, str],
     history: _History,
     top: datetime,
@@ -246,10 +303,11 @@ def _reverify_slice(
     position = history.position
     if position is None or position > top or position <= history.first_from:
         position = top
-    partition_range = "project_key = ? AND environment_key = ? AND started_at >= ?"
+    table, time = ident(timeline.table), ident(timeline.time_column)
+    partition_range = f"project_key = ? AND environment_key = ? AND {time} >= ?"
     count_row = conn.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE started_at < ?) FROM deployments "
-        f"WHERE {partition_range} AND started_at < ?",
+        f"SELECT count(*), count(*) FILTER (WHERE {time} < ?) FROM {table} "
+        f"WHERE {partition_range} AND {time} < ?",
         [position, *partition, history.first_from, top],
     ).fetchone()
     total, below = (int(count_row[0]), int(count_row[1])) if count_row else (0, 0)
@@ -263,8 +321,8 @@ def _reverify_slice(
     row = None
     if take < below:
         row = conn.execute(
-            f"SELECT started_at FROM deployments WHERE {partition_range} AND started_at < ? "
-            "ORDER BY started_at DESC LIMIT 1 OFFSET ?",
+            f"SELECT {time} FROM {table} WHERE {partition_range} AND {time} < ? "
+            f"ORDER BY {time} DESC LIMIT 1 OFFSET ?",
             [*partition, history.first_from, position, take - 1],
         ).fetchone()
     if row is None or row[0] <= history.first_from:
@@ -278,6 +336,7 @@ def _windows_frame(windows: Sequence[Window], run_id: str) -> pl.DataFrame:
     nothing = pl.Series([None] * len(windows), dtype=timestamp)
     return pl.DataFrame(
         {
+            "stream": [w.stream for w in windows],
             "project_key": [w.project_key for w in windows],
             "environment_key": [w.environment_key for w in windows],
             "from_at": pl.Series([w.from_at for w in windows], dtype=timestamp),

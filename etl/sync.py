@@ -53,7 +53,7 @@ from etl.normalize.rejects import find_rejects, rejects_frame, without
 from etl.progress import RunObserver
 from etl.ratelimit import RateLimiter
 from etl.records import Fetched, Mark, StreamRejected
-from etl.state import Window, finish_run, plan_windows, start_run
+from etl.state import Timeline, Window, finish_run, plan_windows, start_run
 from etl.warehouse import (
     Staged,
     Writer,
@@ -173,7 +173,10 @@ class _Run:
             raise StreamRejected
         await self.queue.put(unit)
 
-    async def plan(self, project_key: str, environments: Sequence[str]) -> list[Window]:
+    async def plan(
+        self, project_key: str, environments: Sequence[str], timeline: Timeline
+    ) -> list[Window]:
+        """The windows of `timeline`'s stream this run reads for the project (`state.py`)."""
         settings = self.settings
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
@@ -188,9 +191,13 @@ class _Run:
                 force_start=settings.since is not None,
                 reverify=timedelta(days=settings.sync.reverify_days),
                 page_size=settings.sync.page_size,
+                timeline=timeline,
             )
             windows: list[Window] = await _in_thread_to_completion(
-                self.warehouse, self.writer.retrying, planning, "planning deployment windows"
+                self.warehouse,
+                self.writer.retrying,
+                planning,
+                f"planning {timeline.stream} windows",
             )
         if self.observer is not None:
             self.observer.windows_planned(windows)

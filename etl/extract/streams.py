@@ -28,7 +28,8 @@ from etl.extract.family import Extract
 from etl.paginate import MAX_LIMIT, CursorPaginator, OffsetPaginator, Page, PageRequest
 from etl.rawjson import RawRecord
 from etl.records import Fetched, Mark, ScopeComplete, StreamRejected, WindowDone, WindowProgress
-from etl.state import Window
+from etl.state import DEPLOYMENTS as DEPLOYMENT_TIMELINE
+from etl.state import Timeline, Window
 
 PROJECTS = "/api/v2/projects"
 ENVIRONMENTS = "/api/v2/projects/{projectKey}/environments"
@@ -45,7 +46,7 @@ LISTING_LIMIT = MAX_LIMIT
 EXPAND = "pullRequests,flagReferences"
 
 Emit = Callable[[Fetched], Awaitable[None]]
-Planner = Callable[[str, Sequence[str]], Awaitable[list[Window]]]
+Planner = Callable[[str, Sequence[str], Timeline], Awaitable[list[Window]]]
 Failure = Callable[[Stream, str, EtlError], None]
 Warn = Callable[[Stream, str], None]
 
@@ -57,47 +58,56 @@ class _StartedAt(msgspec.Struct):
     startedAt: Any = None
 
 
-_STARTED_AT = msgspec.json.Decoder(_StartedAt)
+class _EventTime(msgspec.Struct):
+    eventTime: Any = None
 
 
-def _started_ms(item: RawRecord) -> int | None:
-    """A deployment's `startedAt` (ms), or None when it has none that is an integer."""
+_TIME_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "startedAt": msgspec.json.Decoder(_StartedAt),
+    "eventTime": msgspec.json.Decoder(_EventTime),
+}
+
+
+def _time_ms(item: RawRecord, field: str) -> int | None:
+    """A record's time `field` (ms), or None when it has none that is an integer."""
     try:
-        value = _STARTED_AT.decode(item).startedAt
+        value = getattr(_TIME_DECODERS[field].decode(item), field)
     except msgspec.DecodeError:
         return None  # not an object: the normalizer names it
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class NewestFirst:
-    """Checks that a chain's deployments come newest first, as the checkpoint relies on.
+    """Checks that a chain's records come newest first, as the checkpoint relies on.
 
-    The shrinking checkpoint says "everything newer than this page's oldest deployment is
-    read"; that is true only if the API serves `startedAt` descending (LaunchDarkly's and the
-    sandbox's order). A chain that breaks the order stops with a clear error instead of
-    leaving a checkpoint that could skip deployments on resume.
+    The shrinking checkpoint says "everything newer than this page's oldest record is
+    read"; that is true only if the API serves the time field (`startedAt`, `eventTime`)
+    descending (LaunchDarkly's and the sandbox's order). A chain that breaks the order stops
+    with a clear error instead of leaving a checkpoint that could skip records on resume.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, field: str = "startedAt", what: str = "deployments") -> None:
         self._oldest: int | None = None
+        self._field = field
+        self._what = what
 
     def check(self, page: Page) -> int | None:
-        """The page's oldest `startedAt` (ms); PaginationError if the order is broken.
+        """The page's oldest time (ms); PaginationError if the order is broken.
 
-        Only a page's first and last deployments are read (each costs a ~2.5 µs decode;
+        Only a page's first and last records are read (each costs a ~2.5 µs decode;
         every one of 100k would cost a large sync ~0.25 s of the event loop): the page must
         start no newer than the previous one ended, and end no newer than it starts.
         """
         if not page.items:
             return self._oldest
         for item in (page.items[0], page.items[-1]):
-            started = _started_ms(item)
+            started = _time_ms(item, self._field)
             if started is None:
                 continue
             if self._oldest is not None and started > self._oldest:
                 raise PaginationError(
-                    f"{page.request.describe()}: deployments are not newest first "
-                    f"(startedAt {started} after {self._oldest})"
+                    f"{page.request.describe()}: {self._what} are not newest first "
+                    f"({self._field} {started} after {self._oldest})"
                 )
             self._oldest = started
         return self._oldest
@@ -142,9 +152,9 @@ class StreamReader:
         # in flight keeps the connection pool busy while a chain hands its page over.
         self._chain_slots = 2 * settings.limits.max_in_flight
         self.chains = asyncio.Semaphore(self._chain_slots)
-        # (project, environment) pairs whose deployments the API refused (403, 404): their
-        # other windows are not read, so one refusal is one error, not one per window.
-        self._refused: set[tuple[str, str]] = set()
+        # (stream, project, environment) partitions the API refused (403, 404): their other
+        # windows are not read, so one refusal is one error, not one per window.
+        self._refused: set[tuple[str, str, str]] = set()
         self.emit = emit
         self.plan = plan
         self.fail = fail
@@ -265,7 +275,7 @@ class StreamReader:
     ) -> None:
         """The first streams' chains for one project: deployments, pipelines, policies."""
         if Stream.DEPLOYMENTS in self.streams and environments:
-            for window in await self.plan(project_key, environments):
+            for window in await self.plan(project_key, environments, DEPLOYMENT_TIMELINE):
                 where = (
                     f"deployments {project_key}/{window.environment_key} "
                     f"[{window.from_at:%Y-%m-%d %H:%M}, {window.unread_to:%Y-%m-%d %H:%M})"
@@ -291,11 +301,32 @@ class StreamReader:
             )
 
     async def _deployments(self, window: Window) -> None:
-        """One cursor chain over one window's unread part, newest first.
+        """One cursor chain over one deployment window's unread part, newest first."""
+        params = {"limit": str(self.settings.sync.page_size), "expand": EXPAND}
+        if self.settings.scope.application_keys:
+            params["applicationKey"] = ",".join(self.settings.scope.application_keys)
+        await self.read_window(
+            window, Stream.DEPLOYMENTS, DEPLOYMENTS, params, NewestFirst("startedAt")
+        )
+
+    async def read_window(
+        self,
+        window: Window,
+        stream: Stream,
+        route: str,
+        params: dict[str, str],
+        order: NewestFirst,
+    ) -> None:
+        """One beta cursor chain over one window's unread part, newest first.
+
+        `params` are the chain's own beyond the partition and the window (`projectKey`,
+        `environmentKey`, `from`, `to` are added).
 
         Each page commits with a mark: `WindowProgress` (the window is read down to the page's
-        oldest deployment), or `WindowDone` on the last page. A killed run therefore resumes
-        at the page it had not committed, not at the window's end.
+        oldest record), or `WindowDone` on the last page. A killed run therefore resumes
+        at the page it had not committed, not at the window's end. A partition (stream,
+        project, environment) the API refuses is not read again this run: one refusal is one
+        error, not one per window.
         """
         params = {
             "projectKey": window.project_key,
@@ -303,24 +334,24 @@ class StreamReader:
             "from": _ms(window.from_at),
             # The API's window is inclusive at both ends; ours are half-open [from, to).
             "to": str(int(_ms(window.unread_to)) - 1),
-            "limit": str(self.settings.sync.page_size),
-            "expand": EXPAND,
+            **params,
         }
-        if self.settings.scope.application_keys:
-            params["applicationKey"] = ",".join(self.settings.scope.application_keys)
         context = {"project_key": window.project_key, "environment_key": window.environment_key}
         key = (window.project_key, window.environment_key, window.from_at, window.to_at)
-        done = WindowDone(*key)
-        order = NewestFirst()
+        done = WindowDone(*key, stream=window.stream)
 
         async def on_page(page: Page, last: bool) -> None:
             oldest = order.check(page)
             mark: Mark | None = done
             if not last:
-                mark = None if oldest is None else WindowProgress(*key, _after_ms(oldest))
+                mark = (
+                    None
+                    if oldest is None
+                    else WindowProgress(*key, _after_ms(oldest), stream=window.stream)
+                )
             await self.emit(
                 Fetched(
-                    Stream.DEPLOYMENTS,
+                    stream,
                     context,
                     page.items,
                     marks=(mark,) if mark is not None else (),
@@ -328,17 +359,17 @@ class StreamReader:
                 )
             )
 
-        partition = (window.project_key, window.environment_key)
+        partition = (stream.value, window.project_key, window.environment_key)
         async with self.chains:
             if partition in self._refused:
                 return  # another window of this environment was refused; reported there
             try:
                 await run_cursor_chain(
                     self.api,
-                    CursorPaginator(DEPLOYMENTS, params),
-                    route=DEPLOYMENTS,
+                    CursorPaginator(route, params),
+                    route=route,
                     beta=True,
-                    stream=Stream.DEPLOYMENTS,
+                    stream=stream,
                     on_page=on_page,
                 )
             except FatalApiError:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from etl.sandbox import teams
+from etl.sandbox import flags, teams
 
 
 class RouteFamily(Protocol):
@@ -31,4 +31,4 @@ class RouteFamily(Protocol):
         """Totals and per-scope counts (`<stream>/<scope>…`), for the floor."""
 
 
-FAMILIES: tuple[RouteFamily, ...] = (teams,)
+FAMILIES: tuple[RouteFamily, ...] = (flags, teams)

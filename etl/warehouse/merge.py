@@ -179,7 +179,7 @@ def _shrink_windows(conn: duckdb.DuckDBPyConnection, marks: Sequence[WindowProgr
         return
     least: dict[tuple[object, ...], datetime] = {}
     for mark in marks:
-        key = (mark.project_key, mark.environment_key, mark.from_at, mark.to_at)
+        key = (mark.project_key, mark.environment_key, mark.from_at, mark.to_at, mark.stream)
         least[key] = min(mark.remaining_to, least.get(key, mark.remaining_to))
     names = [f.name for f in fields(WindowDone)]
     rows = pa.table(

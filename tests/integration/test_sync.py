@@ -146,6 +146,12 @@ def _stream_of(path: str) -> str:
         return "release_policies"
     if path.endswith("/environments"):
         return "environments"
+    if "/engineering-insights/flag-events" in path:
+        return "flag_events"
+    if path.startswith("/api/v2/flag-statuses/"):
+        return "flag_statuses"
+    if path.startswith("/api/v2/flags/"):
+        return "flags"
     return "projects"
 
 

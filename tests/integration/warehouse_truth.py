@@ -150,9 +150,97 @@ def warehouse_differences(
                 "WHERE _deleted_at IS NULL",
             ),
         )
+        flags_truth = truth.extras.get("flags")
+        if flags_truth is not None:
+            problems.extend(_flag_differences(conn, flags_truth, compare))
     finally:
         conn.close()
     return problems
+
+
+def _flag_differences(conn: duckdb.DuckDBPyConnection, truth: Any, compare: Any) -> list[str]:
+    """The flag streams' tables against the sandbox's flags truth (`etl.sandbox.flags`)."""
+    compare(
+        "flags",
+        {(p, f["key"]): f for p, flags in truth.flags.items() for f in flags},
+        _raw(conn, "SELECT [project_key, flag_key], _raw FROM flags WHERE _deleted_at IS NULL"),
+    )
+    compare(
+        "flag_environments",
+        {
+            (p, f["key"], e): (c["on"], c["archived"], c["lastModified"], c["version"])
+            for p, flags in truth.flags.items()
+            for f in flags
+            for e, c in f["environments"].items()
+        },
+        {
+            (p, f, e): (on, archived, modified, version)
+            for p, f, e, on, archived, modified, version in conn.execute(
+                "SELECT project_key, flag_key, environment_key, is_on, archived, "
+                "epoch_ms(last_modified), version FROM flag_environments"
+            ).fetchall()
+        },
+    )
+    compare(
+        "flag_statuses",
+        {
+            (p, e, s["_links"]["parent"]["href"].rsplit("/", 1)[1]): s
+            for (p, e), statuses in truth.statuses.items()
+            for s in statuses
+        },
+        _raw(
+            conn,
+            "SELECT [project_key, environment_key, flag_key], _raw FROM flag_statuses "
+            "WHERE _deleted_at IS NULL",
+        ),
+    )
+    latest = {
+        (p, e, f): status
+        for p, e, f, status in conn.execute(
+            "SELECT project_key, environment_key, flag_key, arg_max(status, observed_at) "
+            "FROM flag_status_history GROUP BY ALL"
+        ).fetchall()
+    }
+    compare(
+        "flag_status_history (latest)",
+        {
+            (p, e, s["_links"]["parent"]["href"].rsplit("/", 1)[1]): s["name"]
+            for (p, e), statuses in truth.statuses.items()
+            for s in statuses
+        },
+        latest,
+    )
+    events = {x["id"]: x for xs in truth.events.values() for x in xs}
+    compare("flag_events", events, _raw(conn, "SELECT event_id, _raw FROM flag_events"))
+    compare(
+        "flag event scope",
+        {x["id"]: [p, e] for (p, e), xs in truth.events.items() for x in xs},
+        dict(
+            conn.execute(
+                "SELECT event_id, [project_key, environment_key] FROM flag_events"
+            ).fetchall()
+        ),
+    )
+    compare(
+        "flag_event_experiments",
+        {
+            (x["id"], m["key"]): (
+                m["iteration"]["id"], m["iteration"]["status"], m["iteration"]["startedAt"],
+                m["iteration"].get("endedAt"),
+            )
+            for x in events.values()
+            for m in x.get("experiments", {}).get("items", [])
+        },
+        {
+            (a, b): (c, d, e, f)
+            for a, b, c, d, e, f in conn.execute(
+                "SELECT event_id, experiment_key, iteration_id, iteration_status, "
+                "epoch_ms(iteration_started_at), epoch_ms(iteration_ended_at) "
+                "FROM flag_event_experiments"
+            ).fetchall()
+        },
+    )  # fmt: skip
+    return []
 
 
 def table_fingerprint(
@@ -165,8 +253,8 @@ def table_fingerprint(
     try:
         out = {}
         for table, schema in TABLES.items():
-            if table == "release_progression_snapshots":
-                continue
+            if table in ("release_progression_snapshots", "flag_status_history"):
+                continue  # a row per run, by design
             columns = [c for c in schema if c not in ("_run_id", "_loaded_at")]
             out[table] = conn.execute(
                 f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL"

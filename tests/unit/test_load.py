@@ -27,7 +27,7 @@ NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 def duckdb_type(dtype: pl.DataType) -> str:
-    names = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN"}
+    names = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.Boolean: "BOOLEAN", pl.Float64: "DOUBLE"}
     if isinstance(dtype, pl.Datetime):
         return "TIMESTAMP WITH TIME ZONE"
     if isinstance(dtype, pl.List):
@@ -327,7 +327,7 @@ def test_a_batch_marks_exactly_its_windows_done(warehouse):
     for env in ("staging", "production"):
         for start, end in pairwise(days):
             warehouse.execute(
-                "INSERT INTO sync_windows VALUES ('p', ?, ?, ?, 'r0', NULL, NULL)",
+                "INSERT INTO sync_windows VALUES ('deployments', 'p', ?, ?, ?, 'r0', NULL, NULL)",
                 [env, start, end],
             )
     done = [WindowDone("p", "staging", days[0], days[1]), WindowDone("p", "production", *days[1:])]
