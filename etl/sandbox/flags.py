@@ -43,6 +43,7 @@ FLAGS_PATH = "/api/v2/flags/{projectKey}"
 STATUSES_PATH = "/api/v2/flag-statuses/{projectKey}/{environmentKey}"
 EVENTS_PATH = "/api/v2/engineering-insights/flag-events"
 
+HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 _WEEK_MS = 7 * DAY_MS
 
@@ -76,8 +77,11 @@ EVENTS_PER_FLAG_DAY: dict[str, float] = {
     "medium": 0.08,
     "large": 0.2,
 }
-"""The chance of an event on a day of a flag's life in one environment: about a tenth as
-many flag events as deployments at medium and large."""
+"""The chance of an event on a day of a flag's life in one environment, before the first
+anchor: about a tenth as many flag events as deployments at medium and large."""
+EVENTS_PER_FLAG_HOUR = 0.05
+"""The same per hour after the first anchor (what `advance` adds): small's 144 flags and
+environments change ~7 times an hour."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +159,7 @@ def world(dataset: Dataset) -> World:
 
 def _build(dataset: Dataset) -> World:
     origin, now = dataset.origin_ms, dataset.now_ms
-    chance = EVENTS_PER_FLAG_DAY[dataset.scale]
+    odds = (EVENTS_PER_FLAG_DAY[dataset.scale], EVENTS_PER_FLAG_HOUR)
     flags: dict[str, list[Flag]] = {}
     events: dict[tuple[str, str], list[Event]] = {}
     for project in dataset.projects:
@@ -175,7 +179,7 @@ def _build(dataset: Dataset) -> World:
             pair = [
                 event
                 for flag in made
-                for event in _events(dataset.seed, flag, environment_key, chance, now)
+                for event in _events(dataset.seed, flag, environment_key, odds, origin, now)
             ]
             pair.sort(key=lambda event: event.sort_key)
             events[(project_key, environment_key)] = pair
@@ -240,19 +244,31 @@ def _behaviour(rng: random.Random, flag: Flag, age_days: int, origin: int) -> Be
     return Behaviour("active", None)
 
 
-def _events(seed: int, flag: Flag, environment_key: str, chance: float, now: int) -> list[Event]:
+def _events(
+    seed: int, flag: Flag, environment_key: str, odds: tuple[float, float], origin: int, now: int
+) -> list[Event]:
+    chance, live = odds
     behaviour = flag.behaviours[environment_key]
     if behaviour.kind == "new":
         return []
     end = now if behaviour.until_ms is None else min(now, behaviour.until_ms)
     made: list[Event] = []
-    first_day = flag.created_ms // DAY_MS
-    for day in range(first_day, end // DAY_MS + 1):
-        rng = random.Random(f"{seed}/fe/{flag.project_key}/{environment_key}/{flag.key}/{day}")
-        if rng.random() >= chance:
+    # History (before the first anchor) by the day; the time `advance` moves over by the hour,
+    # with a higher chance, so that an hourly sync finds new events.
+    buckets = [
+        (day * DAY_MS, DAY_MS, chance)
+        for day in range(flag.created_ms // DAY_MS, origin // DAY_MS + 1)
+    ]
+    buckets += [
+        (hour * HOUR_MS, HOUR_MS, live) for hour in range(origin // HOUR_MS, end // HOUR_MS + 1)
+    ]
+    for start, span, bucket_odds in buckets:
+        rng = random.Random(f"{seed}/fe/{flag.project_key}/{environment_key}/{flag.key}/{start}")
+        if rng.random() >= bucket_odds:
             continue
-        moment = day * DAY_MS + rng.randrange(DAY_MS)
-        if not flag.created_ms < moment <= end:
+        moment = start + rng.randrange(span)
+        before_origin = moment < origin
+        if (span == DAY_MS) != before_origin or not flag.created_ms < moment <= end:
             continue
         made.append(_event(rng, flag, environment_key, moment))
     if behaviour.kind == "launched" and behaviour.until_ms is not None:

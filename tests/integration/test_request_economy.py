@@ -46,7 +46,9 @@ async def test_every_listing_asks_for_the_largest_page(sandbox_factory, settings
         limits = {
             (r.path.rsplit("/", 1)[-1], r.query.get("limit"))
             for r in sandbox.requests
-            if r.path.startswith("/api/") and "release-policies" not in r.path
+            if r.path.startswith("/api/")
+            and "release-policies" not in r.path  # neither is paged
+            and "flag-statuses" not in r.path
         }
     assert {limit for _, limit in limits} == {str(PAGE)}, limits
 
@@ -164,3 +166,41 @@ async def test_deployments_not_newest_first_stop_their_partition_with_a_clear_er
     assert report.status == "partial"
     errors = report.streams["deployments"].errors
     assert errors and all("not newest first" in error for error in errors)
+
+
+FLAG_EVENTS = "/api/v2/engineering-insights/flag-events"
+
+
+async def test_an_hourly_run_reads_only_new_flag_events_and_the_reverification_slice(
+    sandbox_factory, settings_for
+):
+    served: list[str] = []
+
+    def record(request, body):
+        if request.path == FLAG_EVENTS:
+            served.extend(item["id"] for item in body["items"])
+        return body
+
+    hour_ago = (int(datetime.now(UTC).timestamp()) // 60 - 60) * 60_000
+    async with sandbox_factory(scale="small", now_ms=hour_ago, hook=record) as sandbox:
+        settings = settings_for(sandbox)
+        await sync(settings)
+        before = {
+            x["id"] for xs in sandbox.dataset.truth().extras["flags"].events.values() for x in xs
+        }
+        sandbox.requests.clear()
+        served.clear()
+        sandbox.dataset.advance()  # to now: an hour of new flag events
+        report = await sync(settings)
+        truth = sandbox.dataset.truth()
+        requests = [r for r in sandbox.requests if r.path == FLAG_EVENTS]
+    assert report.status == "succeeded", report.streams_json()
+    assert warehouse_differences(settings.warehouse.path, truth) == []
+    events = truth.extras["flags"].events
+    new = {pair: [x["id"] for x in xs if x["id"] not in before] for pair, xs in events.items()}
+    assert sum(map(len, new.values())) > 0
+    # Every new event, and of the old ones at most one page per pair (the sweep's slice).
+    assert set(served) >= {i for ids in new.values() for i in ids}
+    assert len(set(served) & before) <= PAGE * len(events)
+    # One chain per pair: the tail's pages, joined by the slice's page.
+    assert len(requests) <= sum(math.ceil(len(ids) / PAGE) + 1 for ids in new.values())
