@@ -1,8 +1,9 @@
 """Request economy (issue 12): requests against the floor the sandbox's truth allows.
 
 The floor of a full sync is what any client must spend at 100 items a page: every listing
-costs max(1, ⌈items ÷ 100⌉) — the projects, each project's environments, pipelines and
-policies, each pipeline's releases, and each (project, environment)'s deployments. It is
+costs max(1, ⌈items ÷ 100⌉) — the projects, each project's environments, pipelines, policies
+and flags, each pipeline's releases, and each (project, environment)'s deployments, flag
+statuses and flag events. It is
 computed from the sandbox's own counts (`/_sandbox/truth/counts`), not from what the client did.
 
 Scenarios (`--only floor,budget,hourly,resume`; `--code PATH` runs `etl` from another
@@ -48,10 +49,15 @@ class Floor:
     listings: int
     partitions: int
     per_partition: dict[str, int]
+    flag_events: int = 0
 
     @property
     def total(self) -> int:
-        return self.deployments + self.listings
+        return self.deployments + self.flag_events + self.listings
+
+    @property
+    def deployment_partitions(self) -> int:
+        return sum(1 for key in self.per_partition if key.startswith("deployments/"))
 
 
 def pages(items: int) -> int:
@@ -60,8 +66,14 @@ def pages(items: int) -> int:
 
 
 def floor_of(counts: dict[str, int]) -> Floor:
-    """The floor from `/_sandbox/truth/counts` (per-pair and per-pipeline keys)."""
+    """The floor from `/_sandbox/truth/counts` (per-pair and per-pipeline keys).
+
+    Flag events are read like deployments, one chain per (project, environment); flags are a
+    listing per project and flag statuses one unpaged answer per (project, environment).
+    A sandbox without flags (an older one) has none of their keys and costs nothing for them.
+    """
     deployments = {k: v for k, v in counts.items() if k.startswith("deployments/")}
+    flag_events = {k: v for k, v in counts.items() if k.startswith("flag_events/")}
     progressions = {k: v for k, v in counts.items() if k.startswith("release_progressions/")}
     projects = {key.split("/")[1] for key in deployments}
     environments = {p: sum(1 for k in deployments if k.split("/")[1] == p) for p in projects}
@@ -72,12 +84,15 @@ def floor_of(counts: dict[str, int]) -> Floor:
         + sum(pages(n) for n in pipelines.values())
         + sum(pages(n) for n in progressions.values())
         + len(projects)  # release policies: one unpaged answer per project
+        + sum(pages(n) for k, n in counts.items() if k.startswith("flags/"))
+        + sum(1 for k in counts if k.startswith("flag_statuses/"))  # unpaged, per pair
     )
     return Floor(
         deployments=sum(pages(n) for n in deployments.values()),
         listings=listings,
-        partitions=len(deployments),
-        per_partition=deployments,
+        partitions=len(deployments) + len(flag_events),
+        per_partition=deployments | flag_events,
+        flag_events=sum(pages(n) for n in flag_events.values()),
     )
 
 
@@ -124,7 +139,7 @@ def floor(ctx: Context) -> None:
                 [r.served.get("total", 0) / truth.total for r in runs if r.ok],
                 "×",
                 bound=f"floor {truth.total} = {truth.deployments} deployments + "
-                f"{truth.listings} listings",
+                f"{truth.flag_events} flag events + {truth.listings} listings",
                 goal="≤ 1.05",
                 check=lambda m: m <= 1.05,
                 digits=3,
@@ -289,10 +304,13 @@ def resume(ctx: Context, after_pages: int = 60) -> None:
             "request economy",
             setting + _who(ctx),
             "both runs' deployment requests ÷ bound",
-            [both / (truth.deployments + flight + truth.partitions) for both, flight, *_ in rows],
+            [
+                both / (truth.deployments + flight + truth.deployment_partitions)
+                for both, flight, *_ in rows
+            ],
             "×",
             bound=f"deployments floor {truth.deployments} + pages in flight at the kill + "
-            f"{truth.partitions} (the 2nd run's tail)",
+            f"{truth.deployment_partitions} (the 2nd run's tail)",
             goal="≤ 1",
             check=lambda m: m <= 1,
             digits=3,

@@ -69,11 +69,14 @@ FAN_OUT = {
     "environments": "projects",
     "release_pipelines": "projects",
     "release_progressions": "release_pipelines",
+    "flags": "projects",
+    "flag_statuses": "environments",
 }
 
 
 class _Started(msgspec.Struct):
     startedAt: int = 0
+    eventTime: int = 0  # a flag event's time (its chain is read by it, like deployments)
 
 
 _STARTED = msgspec.json.Decoder(_Started)
@@ -185,6 +188,8 @@ class RunObserver:
                 # A listing read again (it drifted) starts over at offset 0.
                 first = params.get("offset", "0") == "0"
                 stream.listings[request.path] = (total, len(page.items) + (0 if first else got))
+            elif stream_name == "flag_statuses":  # unpaged, one per environment: all of it
+                stream.listings[request.path] = (len(page.items), len(page.items))
         if self.after_page is not None:
             self.after_page()
 
@@ -196,7 +201,8 @@ class RunObserver:
             covered = length  # the window's last page
         elif page.items:
             try:
-                oldest = _STARTED.decode(page.items[-1]).startedAt
+                last = _STARTED.decode(page.items[-1])
+                oldest = last.startedAt or last.eventTime
             except msgspec.DecodeError:
                 oldest = 0
             if oldest:

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from etl import charts
+from etl import charts, report_flags
 from etl.charts import Series
 from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
@@ -96,12 +96,14 @@ class ReportData:
     top_flags: list[Row] = field(default_factory=list)
     cleanup: list[Row] = field(default_factory=list)
     runs: list[Row] = field(default_factory=list)
+    sections: list[tuple[str, str, str]] = field(default_factory=list)  # (id, title, html)
 
 
 def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None,
                 until: date | None) -> ReportData:  # fmt: skip
     """Query the views for the range [since, until] (default: the last 28 days of data)."""
     data = ReportData(source=source, generated_at=datetime.now(UTC))
+    data.sections.append(report_flags.section(conn))
     data.runs = _rows(conn, """
         SELECT run_id, status, started_at, ended_at, requests, rate_limited, streams, error
         FROM etl_runs ORDER BY started_at DESC LIMIT 8""")  # fmt: skip
@@ -617,6 +619,7 @@ def render(data: ReportData) -> str:
         ("funnel", "Release funnel", _funnels(data)),
         ("phases", "Time in release phases", _phases(data)),
         ("flags", "Flag reference churn", _flags(data) if data.range_from else ""),
+        *data.sections,
         ("runs", "Latest runs", _runs(data)),
     ]
     body = "".join(

@@ -192,6 +192,7 @@ def normalize_flags(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.Data
     frame = decode_units(units, batch, FLAGS_SPEC).unique(
         ["project_key", "key"], keep="last", maintain_order=True
     )
+    _require_array(frame, "tags")
     flags = frame.select(
         "project_key",
         pl.col("key").alias("flag_key"),
@@ -277,6 +278,21 @@ def _flag_environments(frame: pl.DataFrame, batch: Batch) -> pl.DataFrame:
         utc_ms("last_modified_ms").alias("last_modified"),
         pl.lit(batch.run_id, dtype=S).alias("_run_id"),
     )
+
+
+def _require_array(frame: pl.DataFrame, field: str) -> None:
+    """Raise a DataError naming the first flag whose `field` is not an array.
+
+    Polars decodes a scalar given for a list as a list of one (`"tags": "x"` → `["x"]`);
+    the raw value is checked instead.
+    """
+    raw = pl.col("_raw").str.json_path_match(f"$.{field}")
+    wrong = frame.filter(raw.is_not_null() & ~raw.str.starts_with("["))
+    if wrong.height:
+        raise DataError(
+            f"flags: record {wrong['key'][0]!r}: field {field}: expected an array, "
+            f"got {wrong.select(raw)[0, 0]!r:.40}"
+        )
 
 
 def _last_segment(column: pl.Expr) -> pl.Expr:
@@ -379,6 +395,9 @@ def normalize_flag_events(units: Sequence[Fetched], batch: Batch) -> dict[str, p
             utc_ms("_ended").alias("iteration_ended_at"),
             "_run_id",
         )
+        # An experiment without a key cannot be told apart (it stays in the event's `_raw`).
+        .filter(pl.col("experiment_key").is_not_null())
+        .unique(["event_id", "experiment_key"], keep="last", maintain_order=True)
     )
     return {
         "flag_events": conform(events, FLAG_EVENTS),

@@ -7,7 +7,8 @@
 -- the warehouse's history were removed. The warehouse sees only deployed changes since its
 -- history starts, so a candidate is a flag worth a look, not proof (LaunchDarkly's code
 -- references tell for certain). Key: (project_key, flag_key), the flag's project.
-CREATE OR REPLACE VIEW flag_cleanup_candidates AS
+-- flag_cleanup_candidates is this rule joined with flag_health (43_flag_cleanup_health.sql).
+CREATE OR REPLACE VIEW flag_reference_cleanup AS
 WITH shipping AS (
     -- The environments that count: a project's critical ones, or all when it has none.
     SELECT m.*

@@ -61,7 +61,9 @@ async def test_the_report_renders_with_charts_and_fetches_nothing(
 
             assert await page.title() != ""
             assert await page.locator("h1").inner_text() == "Engineering insights"
-            for section in ("dora", "trends", "recovery", "funnel", "phases", "flags", "runs"):
+            sections = ("dora", "trends", "recovery", "funnel", "phases", "flags", "releases",
+                        "runs")  # fmt: skip
+            for section in sections:
                 assert await page.locator(f"section#{section} h2").is_visible(), section
             trend_marks = [
                 await chart.locator(".mark").count()
@@ -70,6 +72,10 @@ async def test_the_report_renders_with_charts_and_fetches_nothing(
             assert len(trend_marks) == 4 and min(trend_marks) >= 5, trend_marks
             assert await page.locator("section#funnel svg.chart .mark").count() > 0
             assert await page.locator("section#flags svg.chart .mark").count() > 0
+            releases = page.locator("section#releases")
+            assert await releases.locator("svg.chart").count() == 2  # frequency, experiments
+            assert await releases.locator("svg.chart .mark").count() > 0
+            assert await releases.locator("tbody tr").count() > 0  # flag health by team
             assert await page.locator("section#dora tbody tr").count() > 1
             assert await page.locator("section#runs tbody tr").count() == 2
             assert await page.locator("script").count() == 0
@@ -78,6 +84,7 @@ async def test_the_report_renders_with_charts_and_fetches_nothing(
 
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            await releases.screenshot(path=str(ARTIFACTS / "report-releases.png"))
         finally:
             await browser.close()
     assert errors == []

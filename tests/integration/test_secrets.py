@@ -115,6 +115,9 @@ async def test_no_command_lets_a_canary_out(tmp_path):
     ]
     files = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert any(path.suffix == ".duckdb" for path in files)
+    with duckdb.connect(str(db), read_only=True) as conn:  # every stream's rows were searched
+        for table in ("deployments", "flags", "flag_statuses", "flag_events"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
     assert (out / "report.html").is_file()
     assert (out / "parquet" / "manifest.json").is_file()
     leaks += [

@@ -271,23 +271,29 @@ def committed_state_differences(db: Path, truth: Any) -> list[str]:
     try:
         problems = duplicate_keys(conn)
         windows = conn.execute(
-            "SELECT project_key, environment_key, epoch_ms(from_at), epoch_ms(to_at) "
+            "SELECT stream, project_key, environment_key, epoch_ms(from_at), epoch_ms(to_at) "
             "FROM sync_windows WHERE done_run_id IS NOT NULL"
         ).fetchall()
         loaded = {
             row[0] for row in conn.execute("SELECT deployment_id FROM deployments").fetchall()
-        }
+        } | {row[0] for row in conn.execute("SELECT event_id FROM flag_events").fetchall()}
     finally:
         conn.close()
-    for project, environment, from_ms, to_ms in windows:
+    records = {
+        "deployments": {pair: [(d["id"], d["startedAt"]) for d in ds]
+                        for pair, ds in truth.deployments.items()},
+        "flag_events": {pair: [(x["id"], x["eventTime"]) for x in xs]
+                        for pair, xs in truth.extras["flags"].events.items()},
+    }  # fmt: skip
+    for stream, project, environment, from_ms, to_ms in windows:
         expected = {
-            d["id"]
-            for d in truth.deployments.get((project, environment), [])
-            if from_ms <= d["startedAt"] < to_ms
+            record_id
+            for record_id, at in records[stream].get((project, environment), [])
+            if from_ms <= at < to_ms
         }
         if expected - loaded:
             problems.append(
-                f"window {project}/{environment} [{from_ms}, {to_ms}) is marked done but "
-                f"{len(expected - loaded)} of its deployments are missing"
+                f"{stream} window {project}/{environment} [{from_ms}, {to_ms}) is marked done "
+                f"but {len(expected - loaded)} of its records are missing"
             )
     return problems

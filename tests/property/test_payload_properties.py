@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from etl.config import Stream
 from etl.errors import DataError
 from etl.normalize import NORMALIZERS, Batch, UnknownFields
+from etl.normalize import flags as flag_spec
 from etl.normalize import schemas as spec
 from etl.normalize.rejects import find_rejects, without
 from etl.rawjson import encode
@@ -36,6 +37,9 @@ STREAMS: dict[Stream, tuple[str, spec.RecordSpec, tuple[str, ...]]] = {
     Stream.RELEASE_PIPELINES: ("ReleasePipeline", spec.RELEASE_PIPELINES, ("key",)),
     Stream.RELEASE_PROGRESSIONS: ("ReleaseProgression", spec.RELEASE_PROGRESSIONS, ("flagKey",)),
     Stream.RELEASE_POLICIES: ("ReleasePolicy", spec.RELEASE_POLICIES, ("_id",)),
+    Stream.FLAGS: ("FeatureFlag", flag_spec.FLAGS_SPEC, ("key",)),
+    Stream.FLAG_STATUSES: ("FlagStatusRep", flag_spec.FLAG_STATUSES_SPEC, ()),
+    Stream.FLAG_EVENTS: ("FlagEventRep", flag_spec.FLAG_EVENTS_SPEC, ("id",)),
 }
 
 
@@ -119,6 +123,28 @@ FIELDS: dict[Stream, tuple[str, str, dict[str, str | Callable[[Any], Any]]]] = {
             else [{"allocation": x.get("allocation"), "duration_ms": x.get("durationMillis")}
                   for x in s],
     }),
+    Stream.FLAGS: ("flags", "key", {
+        "flag_key": "key", "name": "name", "kind": "kind", "description": "description",
+        "temporary": "temporary", "archived": "archived", "archived_at": "archivedDate",
+        "deprecated": lambda r: r.get("deprecated") or False,
+        "deprecated_at": "deprecatedDate", "creation_date": "creationDate",
+        "maintainer_id": first_of("maintainerId", "_maintainer._id"),
+        "maintainer_team_key": first_of("maintainerTeamKey", "_maintainerTeam.key"),
+        "maintainer_team_name": "_maintainerTeam.name", "tags": "tags", "version": "_version",
+    }),
+    Stream.FLAG_STATUSES: ("flag_statuses", "_flag", {
+        "flag_key": "_flag", "status": "name",
+        "last_requested": lambda r: iso_ms(r.get("lastRequested")),
+    }),
+    Stream.FLAG_EVENTS: ("flag_events", "id", {
+        "event_id": "id", "flag_key": "flagKey", "event_type": "eventType",
+        "event_time": "eventTime", "description": "description",
+        "environment_key": lambda r: "e" if r.get("environmentKey") is None
+            else r["environmentKey"],
+        "impact_size": "impact.size", "impact_percentage": "impact.percentage",
+        "impact_reason": "impact.reason", "audit_log_entry_id": "auditLogEntryId",
+        "member_id": "member.id", "project_id": "projectId", "environment_id": "environmentId",
+    }),
 }  # fmt: skip
 
 
@@ -128,6 +154,10 @@ def distinct(stream: Stream, records: list[dict[str, Any]]) -> list[dict[str, An
     for i, record in enumerate(records):
         for field in identity:
             record[field] = f"{record[field]}#{i}"
+        if stream is Stream.FLAG_STATUSES:  # named only by its parent link's last segment
+            links = record.get("_links") or {}
+            links["parent"] = {**(links.get("parent") or {}), "href": f"/api/v2/flags/p/f{i}"}
+            record["_links"] = links
         for j, pr in enumerate(path(record, "pullRequests.items") or []):
             pr["id"] = f"{pr['id']}#{i}.{j}"
     return records
@@ -160,7 +190,9 @@ def check_round_trip(stream: Stream, records: list[dict[str, Any]]) -> None:
     table, id_field, fields = FIELDS[stream]
     by_id = {row[next(iter(fields))]: row for row in rows(frames[table])}
     assert len(by_id) == len(records)
-    for record in records:
+    for i, record in enumerate(records):
+        if stream is Stream.FLAG_STATUSES:
+            record = {**record, "_flag": f"f{i}"}
         row = by_id[record[id_field]]
         for column, source in fields.items():
             expected = source(record) if callable(source) else path(record, source)
@@ -168,7 +200,11 @@ def check_round_trip(stream: Stream, records: list[dict[str, Any]]) -> None:
             if column == "metadata" and actual is not None:
                 actual = orjson.dumps(orjson.loads(actual))
             assert actual == expected, (column, actual, expected)
-        kept = {k: v for k, v in record.items() if k not in spec.ENVIRONMENT_SECRET_FIELDS}
+        kept = {
+            k: v
+            for k, v in record.items()
+            if k not in spec.ENVIRONMENT_SECRET_FIELDS and k != "_flag"
+        }
         assert orjson.loads(row["_raw"]) == kept
     if stream is Stream.DEPLOYMENTS:
         prs = {pr["id"]: pr for r in records for pr in path(r, "pullRequests.items") or []}
@@ -189,6 +225,44 @@ def check_round_trip(stream: Stream, records: list[dict[str, Any]]) -> None:
         }
         table_refs = frames["deployment_flag_references"]
         assert set(table_refs.select("deployment_id", "project_key", "flag_key").rows()) == refs
+    if stream is Stream.FLAGS:
+        environments = {
+            (r["key"], e): (c.get("on"), c.get("archived"), c.get("lastModified"), c.get("version"))
+            for r in records
+            for e, c in (r.get("environments") or {}).items()
+        }
+        table_environments = rows(frames["flag_environments"])
+        assert {
+            (x["flag_key"], x["environment_key"]): (
+                x["is_on"],
+                x["archived"],
+                x["last_modified"],
+                x["version"],
+            )
+            for x in table_environments
+        } == environments
+        assert len(table_environments) == len(environments)
+    if stream is Stream.FLAG_STATUSES:
+        history = frames["flag_status_history"]
+        assert sorted(history["flag_key"]) == sorted(f"f{i}" for i in range(len(records)))
+    if stream is Stream.FLAG_EVENTS:
+        experiments = {
+            (r["id"], x.get("key")): (
+                path(x, "iteration.id"), path(x, "iteration.status"),
+                path(x, "iteration.startedAt"), path(x, "iteration.endedAt"),
+            )
+            for r in records
+            for x in path(r, "experiments.items") or []
+            if x.get("key") is not None
+        }  # fmt: skip
+        table = rows(frames["flag_event_experiments"])
+        assert {
+            (x["event_id"], x["experiment_key"]): (
+                x["iteration_id"], x["iteration_status"], x["iteration_started_at"],
+                x["iteration_ended_at"],
+            )
+            for x in table
+        } == experiments  # fmt: skip
     if stream is Stream.RELEASE_PIPELINES:
         phases = [(r["key"], p.get("id"), i) for r in records for i, p in enumerate(r["phases"])]
         table_phases = frames["release_pipeline_phases"]
