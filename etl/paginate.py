@@ -2,8 +2,8 @@
 
 Paginators are pure and immutable: given the page that came back they return the next request,
 or None when the chain is done. They do no I/O and hold no state, so one paginator can serve
-many concurrent chains. Loop detection and retries belong to the chain runner
-(`etl.extract.chain`), not here.
+many concurrent chains. Loop detection (repeated cursors, repeated pages) and retries belong
+to the chain runners (`etl.extract.chains`), not here.
 """
 
 from __future__ import annotations
@@ -123,26 +123,34 @@ class OffsetPaginator:
     def __post_init__(self) -> None:
         _check_limit(self.limit)
 
-    def _at(self, offset: int) -> PageRequest:
+    def at(self, offset: int) -> PageRequest:
+        """Request the page at `offset`."""
         return PageRequest(
             self.path, {**self.params, "limit": str(self.limit), "offset": str(offset)}
         )
 
     def first(self) -> PageRequest:
         """Request offset 0."""
-        return self._at(0)
+        return self.at(0)
 
     def next(self, page: Page) -> PageRequest | None:
         """Request the following offset until `totalCount` is reached or a page is empty."""
         offset = int(page.request.params.get("offset", "0"))
         if not page.items or offset + len(page.items) >= total_count(page):
             return None
-        return self._at(offset + len(page.items))
+        return self.at(offset + len(page.items))
 
-    def rest(self, first_page: Page) -> list[PageRequest]:
-        """Every request after `first_page`, derived from its `totalCount`."""
+    def offsets(self, first_page: Page) -> range:
+        """The offsets after `first_page`, derived from its `totalCount`.
+
+        A range, not a list: a `totalCount` of 2**53 must cost nothing until it is read.
+        """
         total = total_count(first_page)
         served = len(first_page.items)
         # A server that caps `limit` below ours serves shorter pages: step by what it served.
         step = served if 0 < served < self.limit else self.limit
-        return [self._at(offset) for offset in range(step, total, step)]
+        return range(step, total, step)
+
+    def rest(self, first_page: Page) -> list[PageRequest]:
+        """Every request after `first_page`, derived from its `totalCount`."""
+        return [self.at(offset) for offset in self.offsets(first_page)]

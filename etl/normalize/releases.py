@@ -65,6 +65,9 @@ def normalize_pipelines(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.
             json_list(pl.col("audiences")).alias("audiences"),
             "_run_id",
         )
+        # A phase id listed twice in one pipeline (LaunchDarkly's own spec example does) is
+        # one phase: the first place it is listed.
+        .unique(["project_key", "pipeline_key", "phase_id"], keep="first", maintain_order=True)
     )
     return {
         "release_pipelines": schemas.conform(pipelines, "release_pipelines"),

@@ -67,3 +67,10 @@ def test_missing_total_count_is_a_pagination_error():
     paginator = OffsetPaginator("/x", {}, limit=2)
     with pytest.raises(PaginationError, match="totalCount"):
         paginator.rest(page(paginator.first(), [{}]))
+
+
+def test_offset_offsets_of_a_huge_count_cost_nothing_until_read():
+    paginator = OffsetPaginator("/x", {}, limit=100)
+    first = page(paginator.first(), [{}] * 100, totalCount=2**53)
+    offsets = paginator.offsets(first)
+    assert (offsets[0], offsets[1], len(offsets)) == (100, 200, 90_071_992_547_409)
