@@ -47,6 +47,8 @@ ENVIRONMENTS = "/api/v2/projects/{projectKey}/environments"
 DEPLOYMENTS = "/api/v2/engineering-insights/deployments"
 PIPELINES = "/api/v2/projects/{projectKey}/release-pipelines"
 PROGRESSIONS = "/api/v2/projects/{projectKey}/release-pipelines/{pipelineKey}/releases"
+FLAGS = "/api/v2/flags/{projectKey}"
+FLAG_EVENTS = "/api/v2/engineering-insights/flag-events"
 EXAMPLE_CURSOR = "a4290006-1fd1-4ca5-acf7-9f31fac61cf5"  # DeploymentCollectionRep's next.href
 
 
@@ -116,12 +118,15 @@ async def test_the_spec_examples_cost_a_few_requests_per_listing_and_end_partial
     assert counts[ENVIRONMENTS] == 1  # count 2, two items: read once
     assert counts[PIPELINES] == 3  # count 1 beside 2 items: as projects
     assert counts[PROGRESSIONS] == 4  # count 8: offset 2 repeats; re-read: offsets 0 and 2
-    failed_windows = report.streams["deployments"].errors
-    assert failed_windows and counts[DEPLOYMENTS] == 2 * len(failed_windows)
-    for error in failed_windows:
-        assert f"after={EXAMPLE_CURSOR!r}" in error and "repeats page 1" in error
+    assert counts[FLAGS] == 3  # count 1 beside 2 items: as projects
+    for stream, route in (("deployments", DEPLOYMENTS), ("flag_events", FLAG_EVENTS)):
+        failed_windows = report.streams[stream].errors
+        assert failed_windows and counts[route] == 2 * len(failed_windows)
+        for error in failed_windows:
+            # Both examples' `next` links name the same cursor.
+            assert f"after={EXAMPLE_CURSOR!r}" in error and "repeats page 1" in error
     assert (report.status, report.exit_code) == ("partial", 3)
-    for stream in ("projects", "release_pipelines", "release_progressions"):
+    for stream in ("projects", "release_pipelines", "release_progressions", "flags"):
         (warning,) = [w for w in report.streams[stream].warnings if "repeats" in w]
         assert "offset 2 only repeats items read on earlier pages" in warning
         assert report.streams[stream].errors == []
