@@ -31,10 +31,11 @@ async def test_doctor_passes_every_check_against_the_sandbox_without_printing_th
     assert code == 0, out
     assert sandbox.config.token not in out
     checks = rows(out)
-    routes = ("deployments", "releases", "release pipelines", "release policies")
+    routes = ("deployments", "releases", "release pipelines", "release policies", "flag events")
     expected = [
         *("config", "token", "API reachable", "warehouse writable", "warehouse schema"),
         *("disk space", *(f"payments: {route} (beta)" for route in routes)),
+        *("payments: flags", "payments: flag statuses"),  # the flags scope, not beta
     ]
     for name in expected:
         assert checks[name].startswith("ok"), (name, out)
