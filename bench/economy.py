@@ -50,10 +50,11 @@ class Floor:
     partitions: int
     per_partition: dict[str, int]
     flag_events: int = 0
+    pull_requests: int = 0
 
     @property
     def total(self) -> int:
-        return self.deployments + self.flag_events + self.listings
+        return self.deployments + self.flag_events + self.pull_requests + self.listings
 
     @property
     def deployment_partitions(self) -> int:
@@ -71,9 +72,12 @@ def floor_of(counts: dict[str, int]) -> Floor:
     Flag events are read like deployments, one chain per (project, environment); flags are a
     listing per project and flag statuses one unpaged answer per (project, environment).
     A sandbox without flags (an older one) has none of their keys and costs nothing for them.
+    Insights pull requests are read like deployments, one chain per project; applications,
+    teams and Insights groups (20 a page) are account listings, scores one answer per pair.
     """
     deployments = {k: v for k, v in counts.items() if k.startswith("deployments/")}
     flag_events = {k: v for k, v in counts.items() if k.startswith("flag_events/")}
+    pull_requests = {k: v for k, v in counts.items() if k.startswith("insight_pull_requests/")}
     progressions = {k: v for k, v in counts.items() if k.startswith("release_progressions/")}
     projects = {key.split("/")[1] for key in deployments}
     environments = {p: sum(1 for k in deployments if k.split("/")[1] == p) for p in projects}
@@ -86,13 +90,28 @@ def floor_of(counts: dict[str, int]) -> Floor:
         + len(projects)  # release policies: one unpaged answer per project
         + sum(pages(n) for k, n in counts.items() if k.startswith("flags/"))
         + sum(1 for k in counts if k.startswith("flag_statuses/"))  # unpaged, per pair
+        + _teams_listings(counts, len(deployments))
     )
     return Floor(
         deployments=sum(pages(n) for n in deployments.values()),
         listings=listings,
-        partitions=len(deployments) + len(flag_events),
-        per_partition=deployments | flag_events,
+        partitions=len(deployments) + len(flag_events) + len(pull_requests),
+        per_partition=deployments | flag_events | pull_requests,
         flag_events=sum(pages(n) for n in flag_events.values()),
+        pull_requests=sum(pages(n) for n in pull_requests.values()),
+    )
+
+
+def _teams_listings(counts: dict[str, int], pairs: int) -> int:
+    """Applications, teams, Insights groups (20 a page), and one scores answer per pair;
+    nothing for a sandbox without them."""
+    if "applications" not in counts:
+        return 0
+    return (
+        pages(counts["applications"])
+        + pages(counts.get("teams", 0))
+        + max(1, math.ceil(counts.get("insight_groups", 0) / 20))
+        + pairs
     )
 
 
@@ -139,7 +158,8 @@ def floor(ctx: Context) -> None:
                 [r.served.get("total", 0) / truth.total for r in runs if r.ok],
                 "×",
                 bound=f"floor {truth.total} = {truth.deployments} deployments + "
-                f"{truth.flag_events} flag events + {truth.listings} listings",
+                f"{truth.flag_events} flag events + {truth.pull_requests} pull requests + "
+                f"{truth.listings} listings",
                 goal="≤ 1.05",
                 check=lambda m: m <= 1.05,
                 digits=3,

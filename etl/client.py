@@ -184,7 +184,9 @@ class ApiClient:
             await self._session.close()
             self._session = None
 
-    async def get_page(self, request: PageRequest, *, route: str, beta: bool, stream: str) -> Page:
+    async def get_page(
+        self, request: PageRequest, *, route: str, beta: bool, stream: str, whole: bool = False
+    ) -> Page:
         """Fetch one page, retrying transient failures; raise an `ApiError` otherwise.
 
         Args:
@@ -192,6 +194,8 @@ class ApiClient:
             route: the URL pattern the server rate-limits by (e.g. with `{projectKey}`).
             beta: send `LD-API-Version: beta` (insights, pipelines, policies).
             stream: the stream the request is charged to in the ledger (`etl.apistats`).
+            whole: the body is one record, not a listing (Insights scores): the page's one
+                item is the whole body.
         """
         counters = self.stats.stream(stream)
         attempts = 0
@@ -236,7 +240,9 @@ class ApiClient:
                 counters.retries += 1
                 continue
             items, body, source = decoded
-            if items is None:
+            if whole:  # a listing of one record, as progress and the ledger count it
+                items, body = [msgspec.Raw(source)], {"totalCount": 1}
+            elif items is None:
                 raise DataError(f"GET {request.describe()}: response has no 'items' list")
             counters.pages += 1
             counters.records += len(items)

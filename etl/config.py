@@ -47,6 +47,11 @@ class Stream(StrEnum):
     FLAGS = "flags"
     FLAG_STATUSES = "flag_statuses"
     FLAG_EVENTS = "flag_events"
+    APPLICATIONS = "applications"
+    TEAMS = "teams"
+    INSIGHT_GROUPS = "insight_groups"
+    INSIGHT_SCORES = "insight_scores"
+    PULL_REQUESTS = "pull_requests"
 
 
 class _Section(BaseModel):

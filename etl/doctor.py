@@ -96,9 +96,17 @@ def _check_token(checks: _Checks, file: FileSettings, environ: Mapping[str, str]
 
 
 async def _get(
-    api: ApiClient, path: str, params: dict[str, str], *, route: str, beta: bool, stream: str
+    api: ApiClient,
+    path: str,
+    params: dict[str, str],
+    *,
+    route: str,
+    beta: bool,
+    stream: str,
+    whole: bool = False,
 ) -> tuple[dict[str, Any], list[Any]]:
-    page = await api.get_page(PageRequest(path, params), route=route, beta=beta, stream=stream)
+    request = PageRequest(path, params)
+    page = await api.get_page(request, route=route, beta=beta, stream=stream, whole=whole)
     return dict(page.body), list(page.items)
 
 
@@ -189,7 +197,7 @@ async def _check_project(checks: _Checks, api: ApiClient, file: FileSettings, pr
         try:
             _, items = await _get(
                 api, probe.path, probe.params, route=probe.route, beta=probe.beta,
-                stream=probe.stream.value,
+                stream=probe.stream.value, whole=probe.whole,
             )  # fmt: skip
         except EtlError as exc:
             checks.add(check, "FAIL", str(exc), _api_fix(exc, label))

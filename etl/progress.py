@@ -179,7 +179,7 @@ class RunObserver:
         if stream_name == "projects" and self.projects:
             stream.keys.update(_key(item) for item in page.items)
         params = request.params
-        if stream_name in ("deployments", "flag_events") and "from" in params:
+        if stream_name in ("deployments", "flag_events", "pull_requests") and "from" in params:
             self._covered(stream, params, page)
         else:
             total = page.body.get("totalCount")
@@ -194,7 +194,9 @@ class RunObserver:
             self.after_page()
 
     def _covered(self, stream: StreamProgress, params: Any, page: Page) -> None:
-        key = (params["projectKey"], params["environmentKey"], int(params["from"]))
+        # Pull requests are windowed per project (`state.PULL_REQUESTS_PARTITION`).
+        environment = params.get("environmentKey", "(pull requests)")
+        key = (params["projectKey"], environment, int(params["from"]))
         length, covered = stream.windows.get(key, (int(params["to"]) + 1 - key[2], 0))
         links = page.body.get("_links")
         if not (isinstance(links, dict) and links.get("next")):

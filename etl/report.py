@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from etl import charts, report_flags
+from etl import charts, report_flags, report_teams
 from etl.charts import Series
 from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
@@ -160,6 +160,7 @@ def read_report(conn: duckdb.DuckDBPyConnection, source: str, since: date | None
     data.cleanup = _rows(conn, """
         SELECT * FROM flag_cleanup_candidates
         ORDER BY reached_zero_at DESC, flag_key LIMIT 12""")  # fmt: skip
+    data.sections.append(report_teams.team_section(conn, first, last, data.scope_pairs))
     _read_releases(conn, data)
     return data
 

@@ -264,25 +264,30 @@ class _Run:
         for unit in units:
             if unit.stream not in self.rejected:
                 by_stream[unit.stream].append(unit)
-        frames_by_table: dict[str, pl.DataFrame] = {}
+        # Streams that write the same table (pull requests from deployments and from the
+        # Insights listing) go to separate parts, merged in order: each stream's rows replace
+        # its own children only, and the later read wins a key.
+        parts: list[tuple[dict[str, pl.DataFrame], list[Mark]]] = [({}, [])]
         rejected: list[pl.DataFrame] = []
-        marks: list[Mark] = []
         loaded: dict[Stream, int] = {}
         for stream, stream_units in by_stream.items():
             outcome = self._normalize_stream(stream, stream_units, batch)
             if outcome is None:
                 continue
             frames, loaded_units, rejects = outcome
-            frames_by_table.update(frames)
+            if parts[-1][0].keys() & frames.keys():
+                parts.append(({}, []))
+            parts[-1][0].update(frames)
             if rejects is not None:
                 rejected.append(rejects)
-            marks.extend(mark for unit in loaded_units for mark in unit.marks)
+            parts[-1][1].extend(mark for unit in loaded_units for mark in unit.marks)
             loaded[stream] = sum(len(unit.items) for unit in loaded_units)
         if rejected:
-            frames_by_table["rejected_records"] = pl.concat(rejected)
+            parts[0][0]["rejected_records"] = pl.concat(rejected)
         largest = max((len(item) for unit in units for item in unit.items), default=0)
         # Staged here, off the warehouse thread.
-        return _Normalized(batch.loaded_at, stage(frames_by_table), marks, loaded, largest)
+        staged = [(stage(frames), marks) for frames, marks in parts]
+        return _Normalized(batch.loaded_at, staged, loaded, largest)
 
     def _normalize_stream(
         self, stream: Stream, units: Sequence[Fetched], batch: Batch
@@ -331,14 +336,15 @@ class _Run:
                 )
                 await _in_thread_to_completion(self.warehouse, set_memory_limit, self.conn, needed)
                 self.memory_limit = needed
-            await _in_thread_to_completion(
-                self.warehouse,
-                self.writer.merge_batch,
-                normalized.staged,
-                normalized.marks,
-                run_id=self.report.run_id,
-                now=normalized.loaded_at,
-            )
+            for staged, marks in normalized.parts:
+                await _in_thread_to_completion(
+                    self.warehouse,
+                    self.writer.merge_batch,
+                    staged,
+                    marks,
+                    run_id=self.report.run_id,
+                    now=normalized.loaded_at,
+                )
         for stream, count in normalized.loaded.items():
             self.report.streams.setdefault(stream.value, StreamReport()).records += count
         log.debug(
@@ -353,11 +359,13 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Normalized:
-    """One batch ready to merge: its staged rows, the marks it completes, records per stream."""
+    """One batch ready to merge, and the records it holds per stream.
+
+    Its parts are staged rows with the marks they complete, one transaction each, in order.
+    """
 
     loaded_at: datetime
-    staged: Staged
-    marks: list[Mark]
+    parts: list[tuple[Staged, list[Mark]]]
     loaded: dict[Stream, int]
     largest: int
     """The size of its largest record, in bytes."""

@@ -24,6 +24,8 @@ class Probe:
     stream: Stream
     params: dict[str, str] = field(default_factory=dict)
     beta: bool = True
+    whole: bool = False
+    """The answer is one record, not a listing (Insights scores)."""
 
 
 Start = Callable[["StreamReader", asyncio.TaskGroup, str, Sequence[str]], Awaitable[None]]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from etl.config import Stream
-from etl.extract import flags
+from etl.extract import flags, teams
 from etl.extract.family import Extract, Probe
 from etl.extract.streams import (
     DEPLOYMENTS,
@@ -56,4 +56,4 @@ CORE = Extract(
     _core_probes,
 )
 
-EXTRACTS: tuple[Extract, ...] = (CORE, flags.EXTRACT)
+EXTRACTS: tuple[Extract, ...] = (CORE, flags.EXTRACT, teams.EXTRACT)

@@ -85,6 +85,7 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
         frame.select(
             pl.col("id").alias("deployment_id"),
             pl.col("pullRequests").struct.field("items").alias("_pr"),
+            "project_key",
             "_run_id",
             "_loaded_at",
         )
@@ -95,7 +96,7 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
         frame_prs = frame_prs.with_columns(raw_column(parts.pull_requests))
     else:  # null list elements: re-encode the PRs from their decoded structs
         frame_prs = frame_prs.with_columns(
-            pl.struct(pl.all().exclude("deployment_id", "_run_id", "_loaded_at"))
+            pl.struct(pl.all().exclude("deployment_id", "project_key", "_run_id", "_loaded_at"))
             .struct.json_encode()
             .alias("_raw")
         )
@@ -121,12 +122,13 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
         "_raw",
         "_run_id",
         "_loaded_at",
+        "project_key",
     )
     deployment_refs = _flag_references(frame, "id").rename({"id": "deployment_id"})
     pr_refs = _flag_references(
         frame_prs.filter(pl.col("flagReferences").is_not_null()).unique("id", keep="last"), "id"
     ).rename({"id": "pull_request_id"})
-    return {
+    tables = {
         "deployments": schemas.conform(deployments, "deployments"),
         "pull_requests": schemas.conform(pull_requests, "pull_requests"),
         "deployment_pull_requests": schemas.conform(links, "deployment_pull_requests"),
@@ -143,3 +145,9 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
             "pull_request_flag_references",
         ),
     }
+    if frame_prs.is_empty() or frame_prs["flagReferences"].is_null().all():
+        # Pull requests embedded without flag references say nothing about them: an empty
+        # child frame would erase, with its parents, those the pull-request listing read
+        # (`normalize/teams.py`). An embedded empty list still replaces them.
+        del tables["pull_request_flag_references"]
+    return tables

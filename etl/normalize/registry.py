@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from etl.config import Stream
-from etl.normalize import flags, schemas
+from etl.normalize import flags, schemas, teams
 from etl.normalize.deployments import normalize_deployments
 from etl.normalize.discovery import normalize_environments, normalize_projects
 from etl.normalize.family import Family, Normalizer
@@ -31,7 +31,7 @@ CORE = Family(
     },
 )
 
-FAMILIES: tuple[Family, ...] = (CORE, flags.FAMILY)
+FAMILIES: tuple[Family, ...] = (CORE, flags.FAMILY, teams.FAMILY)
 
 TABLES: dict[str, dict[str, pl.DataType]] = {
     table.name: dict(table.columns) for family in FAMILIES for table in family.tables

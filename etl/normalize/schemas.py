@@ -336,7 +336,7 @@ CORE_TABLES: tuple[Table, ...] = (
             "pull_request_id": S, "external_id": S, "title": S, "status": S, "author": S,
             "created_at": TS, "merged_at": TS, "merge_commit_key": S, "base_commit_key": S,
             "head_commit_key": S, "files_changed": I, "lines_added": I, "lines_deleted": I,
-            "url": S, **LOADED,
+            "url": S, **LOADED, "project_key": S,
         },
         ("pull_request_id",),
     ),

@@ -103,7 +103,7 @@ def _build(dataset: Dataset) -> World:
     for project_key in sorted(store.applications):
         for app in sorted(store.applications[project_key]):
             listed[project_key].extend(
-                _unattached(dataset.seed, project_key, app, origin, store.now_ms)
+                _unattached(dataset.seed, project_key, app, origin, dataset.origin_ms, store.now_ms)
             )
     for project_key, entries in listed.items():
         entries.sort(key=lambda entry: entry.sort_key)
@@ -113,8 +113,14 @@ def _build(dataset: Dataset) -> World:
     return built
 
 
-def _unattached(seed: int, project_key: str, app: str, origin: int, now_ms: int) -> list[Listed]:
-    """Pull requests no deployment carries: some days an application gets one."""
+def _unattached(
+    seed: int, project_key: str, app: str, origin: int, anchor_ms: int, now_ms: int
+) -> list[Listed]:
+    """Pull requests no deployment carries: some days an application gets one.
+
+    Some of those opened before the first anchor were closed within two days; the rest stay
+    open, so these never change after they appear (an incremental read sees each once).
+    """
     found = []
     for day in range(origin // DAY, now_ms // DAY + 1):
         rng = random.Random(f"{seed}/open-pr/{project_key}/{app}/{day}")
@@ -124,7 +130,7 @@ def _unattached(seed: int, project_key: str, app: str, origin: int, now_ms: int)
         if created > now_ms:
             continue
         closes = rng.randint(HOUR, 2 * DAY) if rng.random() < 0.4 else None
-        status = "closed" if closes is not None and created + closes <= now_ms else "open"
+        status = "closed" if closes is not None and created + closes <= anchor_ms else "open"
         added = rng.randint(1, 900)
         number = 100_000 + day
         pr = PullRequest(

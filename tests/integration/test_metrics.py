@@ -256,12 +256,28 @@ def test_pull_request_cycle_time_per_environment_reached(synced, conn):
                 "from_previous_environment_h": before and (at - before[0]) / HOUR_MS,
             }
     assert any(len(stops) >= 3 for stops in reached.values())
+    rows = _rows(conn, "SELECT * FROM pull_request_cycle_time")
     actual = {
         (r["pull_request_id"], r["project_key"], r["application_key"], r["environment_key"]): r
-        for r in _rows(conn, "SELECT * FROM pull_request_cycle_time")
+        for r in rows
+        if r["environment_key"] is not None
     }
     assert actual.keys() == expected.keys()
     assert {k: d for k in expected if (d := _close(actual[k], expected[k]))} == {}
+    # The Insights listing's pull requests that reached no environment, once each.
+    shipped = {pr_id for pr_id, *_ in first}
+    unshipped = {
+        (pr["id"], project): pr["status"]
+        for project, listed in synced.truth.extras["teams"].pull_requests.items()
+        for pr in listed
+        if pr["id"] not in shipped
+    }
+    alone = [r for r in rows if r["environment_key"] is None]
+    assert {(r["pull_request_id"], r["project_key"]): r["status"] for r in alone} == unshipped
+    assert len(alone) == len(unshipped)
+    assert {"open", "closed"} <= set(unshipped.values())
+    assert all((r["open_age_h"] is not None) == (r["status"] == "open") for r in alone)
+    assert all(r["closed_unmerged"] == (r["status"] == "closed") for r in alone)
 
 
 # --------------------------------------------------------------------------- flags
@@ -291,6 +307,13 @@ def test_flag_reference_churn_counts_a_version_once(synced, conn):
         row["versions"] += 1
         row["references_added"] += added
         row["references_removed"] += removed
+    # Pull requests with flag references: the Insights listing's, in their merge (else
+    # creation) week.
+    for prs in synced.truth.extras["teams"].pull_requests.values():
+        for pr in prs:
+            week = monday(utc(pr.get("mergeTime", pr["createTime"])).date())
+            for ref in pr["flagReferences"]["items"]:
+                expected[(ref["projectKey"], ref["flagKey"], week)]["pull_requests"] += 1
     actual = {
         (r["flag_project_key"], r["flag_key"], r["week_start"]): r
         for r in _rows(conn, "SELECT * FROM flag_reference_churn")

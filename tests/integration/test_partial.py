@@ -54,6 +54,7 @@ async def test_forbidden_environment_and_missing_pipeline_fail_only_their_partit
     truth.deployments[(project, environment)] = []
     truth.release_progressions[(project, pipeline)] = []
     truth.extras["flags"].events[(project, environment)] = []
+    del truth.extras["teams"].scores[(project, environment)]  # its scores were refused too
     assert warehouse_differences(settings.warehouse.path, truth) == []
 
 

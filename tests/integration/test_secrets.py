@@ -128,5 +128,10 @@ async def test_no_command_lets_a_canary_out(tmp_path):
     ]
     leaks += [f"warehouse value {hit}" for c in CANARIES for hit in text_values_holding(db, c)]
     assert leaks == []
+    # The searched warehouse holds every stream's rows, the ownership and Insights ones too.
+    with duckdb.connect(str(db), read_only=True) as conn:
+        for table in ("applications", "teams", "insight_groups", "insight_scores",
+                      "pull_request_lead_times"):  # fmt: skip
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
     # The search itself works: the rejected token's run is in the ledger, the sync logged.
     assert b"etl: error: " in printed[2][1] and b"401" in printed[2][1]

@@ -152,7 +152,14 @@ def _stream_of(path: str) -> str:
         return "flag_statuses"
     if path.startswith("/api/v2/flags/"):
         return "flags"
-    return "projects"
+    named = {
+        "/api/v2/applications": "applications",
+        "/api/v2/teams": "teams",
+        "/api/v2/engineering-insights/insights/groups": "insight_groups",
+        "/api/v2/engineering-insights/insights/scores": "insight_scores",
+        "/api/v2/engineering-insights/pull-requests": "pull_requests",
+    }
+    return named.get(path, "projects")
 
 
 async def test_ledger_charges_every_request_to_its_stream(sandbox_factory, settings_for):

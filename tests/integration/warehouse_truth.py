@@ -87,6 +87,11 @@ def warehouse_differences(
             for d in expected_deployments.values()
             for pr in d.get("pullRequests", {}).get("items", [])
         }
+        teams = truth.extras.get("teams")
+        if teams is not None:
+            listed = [pr for prs in teams.pull_requests.values() for pr in prs]
+            expected_prs |= {pr["id"]: _without(pr, PR_EXPANSIONS) for pr in listed}
+            problems.extend(_teams_differences(conn, teams, compare))
         compare(
             "pull_requests",
             expected_prs,
@@ -243,6 +248,115 @@ def _flag_differences(conn: duckdb.DuckDBPyConnection, truth: Any, compare: Any)
     return []
 
 
+PR_EXPANSIONS = ("deployments", "flagReferences", "leadTime")
+_LEAD_TIMES = (
+    "codingDurationMs", "reviewDurationMs", "maxWaitDurationMs", "avgWaitDurationMs",
+    "maxDeployDurationMs", "avgDeployDurationMs", "maxTotalLeadTimeMs", "avgTotalLeadTimeMs",
+)  # fmt: skip
+
+
+def _without(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in fields}
+
+
+def _application(app: dict[str, Any]) -> dict[str, Any]:
+    """An application as stored: a member maintainer reduced to their id."""
+    member = app.get("_maintainer", {}).get("member")
+    if member is None:
+        return app
+    return {**app, "_maintainer": {**app["_maintainer"], "member": {"_id": member["_id"]}}}
+
+
+def _teams_differences(conn: duckdb.DuckDBPyConnection, teams: Any, compare: Any) -> list[str]:
+    """The ownership and Insights tables against the teams family's truth."""
+    compare(
+        "applications",
+        {a["key"]: _application(a) for a in teams.applications},
+        _raw(conn, "SELECT application_key, _raw FROM applications WHERE _deleted_at IS NULL"),
+    )
+    compare(
+        "teams",
+        {t["key"]: _without(t, ("members", "maintainers")) for t in teams.teams},
+        _raw(conn, "SELECT team_key, _raw FROM teams WHERE _deleted_at IS NULL"),
+    )
+    compare(
+        "insight_groups",
+        {g["key"]: g for g in teams.groups},
+        _raw(conn, "SELECT group_key, _raw FROM insight_groups WHERE _deleted_at IS NULL"),
+    )
+    expected_scores = {}
+    scopes = [
+        ((p, e, None), body["period"], body["scores"]) for (p, e), body in teams.scores.items()
+    ]
+    scopes += [
+        (
+            (g["projectKey"], g["environmentKey"], g["key"]),
+            g["scoreMetadata"]["period"],
+            g["scores"],
+        )
+        for g in teams.groups
+    ]
+    for scope, period, scores in scopes:
+        for metric, value in scores.items():
+            expected_scores[(*scope, metric)] = (
+                period["startTime"], period["endTime"], value["score"], value["indicator"],
+                value["indicatorRange"]["min"], value["indicatorRange"]["max"],
+                value.get("diffVsLastPeriod"), value.get("aggregateOf"),
+            )  # fmt: skip
+    compare(
+        "insight_scores (each scope's latest run)",
+        expected_scores,
+        {
+            tuple(row[:4]): tuple(row[4:])
+            for row in conn.execute(
+                "SELECT project_key, environment_key, group_key, metric, epoch_ms(period_start), "
+                "epoch_ms(period_end), score, indicator, indicator_min, indicator_max, "
+                "diff_vs_last_period, aggregate_of FROM insight_scores "
+                "QUALIFY run_id = max(run_id) OVER (PARTITION BY project_key, environment_key, "
+                "group_key)"
+            ).fetchall()
+        },
+    )
+    listed = [pr for prs in teams.pull_requests.values() for pr in prs]
+    compare(
+        "pull_request_lead_times",
+        {pr["id"]: tuple(pr["leadTime"].get(f) for f in _LEAD_TIMES) for pr in listed},
+        {
+            row[0]: tuple(row[1:])
+            for row in conn.execute(
+                "SELECT pull_request_id, coding_duration_ms, review_duration_ms, "
+                "max_wait_duration_ms, avg_wait_duration_ms, max_deploy_duration_ms, "
+                "avg_deploy_duration_ms, max_total_lead_time_ms, avg_total_lead_time_ms "
+                "FROM pull_request_lead_times"
+            ).fetchall()
+        },
+    )
+    compare(
+        "pull_request_flag_references",
+        {
+            (pr["id"], r["projectKey"], r["flagKey"]): (
+                r["referencesAdded"],
+                r["referencesRemoved"],
+            )
+            for pr in listed
+            for r in pr["flagReferences"]["items"]
+        },
+        {
+            (a, b, c): (x, y)
+            for a, b, c, x, y in conn.execute(
+                "SELECT pull_request_id, project_key, flag_key, references_added, "
+                "references_removed FROM pull_request_flag_references"
+            ).fetchall()
+        },
+    )
+    compare(
+        "pull request projects",
+        {pr["id"]: project for project, prs in teams.pull_requests.items() for pr in prs},
+        dict(conn.execute("SELECT pull_request_id, project_key FROM pull_requests").fetchall()),
+    )
+    return []
+
+
 def table_fingerprint(
     db: Path | str, settings: WarehouseSettings | None = None
 ) -> dict[str, list[tuple[Any, ...]]]:
@@ -253,8 +367,8 @@ def table_fingerprint(
     try:
         out = {}
         for table, schema in TABLES.items():
-            if table in ("release_progression_snapshots", "flag_status_history"):
-                continue  # a row per run, by design
+            if table in ("release_progression_snapshots", "flag_status_history", "insight_scores"):
+                continue  # a row (set) per run, by design
             columns = [c for c in schema if c not in ("_run_id", "_loaded_at")]
             out[table] = conn.execute(
                 f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL"

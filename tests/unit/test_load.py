@@ -287,7 +287,8 @@ def test_the_zstd_migration_keeps_every_payload_and_its_not_null(tmp_path):
     conn = connect(tmp_path / "w.duckdb")
     try:
         migrate(conn, earlier)
-        merge_batch(conn, deployment_frames("r1"), [], run_id="r1", now=NOW)
+        deployments = {"deployments": deployment_frames("r1")["deployments"]}  # 0005's table
+        merge_batch(conn, deployments, [], run_id="r1", now=NOW)
         everything = "SELECT * FROM deployments ORDER BY deployment_id"
         before = conn.execute(everything).fetchall()
         assert migrate(conn)[0] == "0005_payload_zstd"  # and any later ones
