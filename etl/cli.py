@@ -90,9 +90,12 @@ def warehouse_settings(db: Path | None) -> WarehouseSettings:
     return load_file_settings(_default_config(None), overrides).warehouse
 
 
-def database_password(settings: WarehouseSettings) -> Secret:
-    """A DuckLake catalog's password, from the environment: kept out of every log line."""
-    return Secret(os.environ.get(settings.password_env, ""))
+def warehouse_secrets(settings: WarehouseSettings) -> list[Secret]:
+    """A DuckLake catalog's password and S3 keys, from the environment: kept out of logs."""
+    from etl.warehouse.ducklake_s3 import key_values
+
+    values = [os.environ.get(settings.password_env, ""), *key_values()]
+    return [Secret(value) for value in values if value]
 
 
 def build_settings(
@@ -244,7 +247,7 @@ def sync(
     )  # fmt: skip
     configure_logging(
         settings.log.level, settings.token, settings.log.format,
-        [database_password(settings.warehouse)],
+        warehouse_secrets(settings.warehouse),
     )  # fmt: skip
     observer, display = progress_for(settings.log.progress)
     with display:
@@ -303,7 +306,7 @@ def schedule(
     )
     configure_logging(
         settings.log.level, settings.token, settings.log.format,
-        [database_password(settings.warehouse)],
+        warehouse_secrets(settings.warehouse),
     )  # fmt: skip
     trigger = trigger_for(settings.schedule, every_minutes)
     run_now = every_minutes is not None or settings.schedule.cron is None

@@ -205,6 +205,14 @@ class WarehouseSettings(_Section):
     data_path: str | None = None
     password_env: str = Field("PGPASSWORD", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     extension_directory: Path | None = None
+    # An `s3://` data path on any S3-compatible store (etl/warehouse/ducklake_s3.py). The keys
+    # are never settings: "env" reads the standard AWS variables, "credential_chain" DuckDB's
+    # aws chain (variables, ~/.aws files, SSO, STS web identity, the instance's role).
+    s3_credentials: Literal["env", "credential_chain"] = "env"
+    s3_endpoint: str | None = None  # host[:port] of MinIO, R2, Ceph…; None: AWS
+    s3_region: str | None = None  # None: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
+    s3_url_style: Literal["vhost", "path"] | None = None  # None: DuckDB's (vhost)
+    s3_use_ssl: bool | None = None  # None: true, or as s3_endpoint's http(s):// says
 
     @field_validator("path", mode="before")
     @classmethod
@@ -222,6 +230,25 @@ class WarehouseSettings(_Section):
                     "must not hold a password; it comes from the environment "
                     "(PGPASSWORD, or the variable warehouse.password_env names)"
                 )
+        return value
+
+
+class LakeSettings(_Section):
+    """`[lake]`: maintenance of a DuckLake (`etl lake maintain`, docs/scale-out.md)."""
+
+    # Snapshots older than this are expired (never the one readers are pinned to, nor one a
+    # running run started after); the files only they referenced are then deleted.
+    keep_snapshots_days: float = Field(7.0, ge=0)
+    # When `etl lake maintain --schedule` runs it (UTC cron); None: only when called.
+    maintain_cron: str | None = None
+
+    @field_validator("maintain_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from etl.cron import cron_trigger
+
+            cron_trigger(value)  # raises ValueError naming the problem
         return value
 
 
@@ -264,6 +291,7 @@ class FileSettings(_Section):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 

@@ -526,7 +526,7 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
                 )
                 writer.retrying(finishing, "recording the run in etl_runs")
                 if report.status in PUBLISHED:
-                    writer.publish()
+                    writer.publish(report.run_id)
             except duckdb.Error as exc:  # e.g. DuckDB invalidated the file after a failure
                 report.status = "failed"
                 reason = str(exc).splitlines()[0]

@@ -56,8 +56,11 @@ class Writer(Protocol):
         """Upsert a batch and apply its marks in one transaction (WarehouseError if not)."""
         ...
 
-    def publish(self) -> None:
-        """Make everything committed so far what readers see; the connection stays usable."""
+    def publish(self, run_id: str | None = None) -> None:
+        """Make everything committed so far what readers see; the connection stays usable.
+
+        `run_id`: the run that just ended (a lake records the snapshot it ended on).
+        """
         ...
 
     def retrying(self, work: Callable[[], T], what: str) -> T:

@@ -115,7 +115,7 @@ class DuckDBFileWriter:
         """`work()` once: the file has one writer, so nothing can conflict with it."""
         return work()
 
-    def publish(self) -> None:
+    def publish(self, run_id: str | None = None) -> None:
         """Checkpoint the working copy, copy it beside the published file, rename it over.
 
         After the checkpoint the working file alone holds every commit (its log is empty)

@@ -1,9 +1,10 @@
 """A DuckLake warehouse: the catalog in PostgreSQL, the data as Parquet files, many writers.
 
 `warehouse.path` = `ducklake:postgres:<libpq conninfo>` and `warehouse.data_path` = where the
-Parquet files go (a directory every worker and reader can reach, or `s3://…` through httpfs).
-The password never appears in either: libpq reads it from `PGPASSWORD`, or from the variable
-`warehouse.password_env` names, and every message this module raises is scrubbed of it.
+Parquet files go (a directory every worker and reader can reach, or `s3://…` through httpfs,
+`ducklake_s3`). The password never appears in either: libpq reads it from `PGPASSWORD`, or
+from the variable `warehouse.password_env` names; S3 keys come from the environment too; and
+every message this module raises is scrubbed of all of them.
 
 Many workers at once. DuckLake commits optimistically: a transaction that overlaps another
 one's commit on the same table fails at COMMIT ("Transaction conflict"). The same tables'
@@ -13,7 +14,8 @@ and DuckLake lets concurrent INSERTs both commit). So every batch also bumps the
 `etl_lake_writer`: any two batches in flight at once conflict, one commits and the other is
 rolled back and run again from the start against the newer snapshot, with backoff, a bounded
 number of times. Ledger and state writes are retried the same way. Readers attach the lake
-read-only: they see committed snapshots and never block a writer.
+read-only at the latest snapshot where no run was in progress (`ducklake_pin`): they see
+whole runs and never block a writer.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from etl.records import Mark
 from etl.resources import sql_dir
 from etl.warehouse import extensions
 from etl.warehouse.ddl import render
+from etl.warehouse.ducklake_pin import Pin, latest_pin, record_end
+from etl.warehouse.ducklake_s3 import create_secret, is_s3, key_values
 from etl.warehouse.merge import Staged, write_batch
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,9 @@ _CONFLICT = re.compile(
     r"duplicate key value violates unique constraint",
     re.I,
 )
+# Parquet files up to 50 GB on S3 (parts of 5 MB), uploaded 4 parts at a time.
+S3_MAX_FILE = "50GB"
+S3_UPLOAD_THREADS = 4
 _PASSWORD_FIELD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
 
 
@@ -104,11 +111,12 @@ class DuckLake:
         self.conninfo = conninfo_of(target)
         self.target = f"{PREFIX}postgres:{self.conninfo}"
         self._password = os.environ.get(self.settings.password_env) or None
+        self._hidden = [value for value in (self._password, *key_values()) if value]
 
     def scrub(self, text: str) -> str:
-        """`text` without the password, whatever echoed it (DuckDB, libpq, PostgreSQL)."""
-        if self._password:
-            text = text.replace(self._password, "***")
+        """`text` without the password or S3 keys, whatever echoed it (DuckDB, libpq, …)."""
+        for value in self._hidden:
+            text = text.replace(value, "***")
         return _PASSWORD_FIELD.sub(r"\1***", text)
 
     def writer(self) -> DuckLakeWriter:
@@ -116,11 +124,21 @@ class DuckLake:
         return DuckLakeWriter(self)
 
     def reader(self) -> duckdb.DuckDBPyConnection:
-        """A read-only connection whose default catalog is the lake's latest snapshot."""
-        return self.connect(read_only=True)
+        """A read-only connection whose default catalog is the lake at its pin (whole runs)."""
+        return self.connect(read_only=True, pinned=True)
 
-    def connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def pin(self) -> Pin | None:
+        """The snapshot readers attach at (None: a lake from before runs recorded them)."""
+        conn = self.connect(read_only=True)
+        try:
+            return latest_pin(conn, CATALOG)
+        finally:
+            conn.close()
+
+    def connect(self, *, read_only: bool, pinned: bool = False) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the lake attached as `warehouse` and in use.
+
+        `pinned` (read-only): at the latest snapshot where no run was in progress.
 
         Raises:
             WarehouseError: the catalog cannot be reached, or (read-only) holds no lake yet.
@@ -143,7 +161,18 @@ class DuckLake:
             conn.execute("SET enable_progress_bar = false")
             extensions.load(conn, directory)
             self._use_password()
-            self._attach(conn, read_only=read_only)
+            if is_s3(settings.data_path):
+                self._use_s3(conn, directory)
+            try:
+                self._attach(conn, read_only=read_only)
+            except duckdb.Error as exc:
+                # A reader need not be told the data path: the catalog names it.
+                if "requires the extension httpfs" not in str(exc):
+                    raise
+                self._use_s3(conn, directory)
+                self._attach(conn, read_only=read_only)
+            if pinned:
+                self._pin(conn)
         except duckdb.Error as exc:
             conn.close()
             raise WarehouseError(self._failure("cannot open the DuckLake", exc)) from None
@@ -151,6 +180,26 @@ class DuckLake:
             conn.close()
             raise
         return conn
+
+    def _use_s3(self, conn: duckdb.DuckDBPyConnection, directory: Path) -> None:
+        extensions.load(conn, directory, extensions.S3)
+        create_secret(conn, self.settings)
+        # httpfs buffers each multipart part in memory, sized max_filesize ÷ 10,000 parts:
+        # ~80 MB at its default, over the writer's whole memory limit. A lake's files are a
+        # batch each (MBs): 5 MB parts (S3's minimum), a few in flight.
+        conn.execute(f"SET s3_uploader_max_filesize = '{S3_MAX_FILE}'")
+        conn.execute(f"SET s3_uploader_thread_limit = {S3_UPLOAD_THREADS}")
+
+    def _pin(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Re-attach `warehouse` at the latest whole snapshot (unpinned on a legacy lake)."""
+        pin = latest_pin(conn, CATALOG)
+        if pin is None:
+            return
+        conn.execute("USE memory")
+        conn.execute(f"DETACH {CATALOG}")
+        attach = f"ATTACH {_literal(PREFIX + 'postgres:' + self.conninfo)} AS {CATALOG}"
+        conn.execute(f"{attach} (READ_ONLY, SNAPSHOT_VERSION {pin.snapshot_id})")
+        conn.execute(f"USE {CATALOG}")
 
     def _use_password(self) -> None:
         """Hand libpq the password from `password_env` (libpq itself reads only PGPASSWORD)."""
@@ -258,8 +307,16 @@ class DuckLakeWriter:
 
         self.retrying(attempt, "loading a batch (nothing of it was kept)")
 
-    def publish(self) -> None:
-        """Nothing to do: every commit is a snapshot readers see as soon as it is made."""
+    def publish(self, run_id: str | None = None) -> None:
+        """Record the snapshot run `run_id` ended on, for readers to attach at (`ducklake_pin`).
+
+        Without a run (a bare migration) there is nothing to record.
+        """
+        if run_id is None:
+            return
+        self.retrying(
+            lambda: record_end(self.conn, CATALOG, run_id), "recording the run's snapshot"
+        )
 
 
 def _first_connect(lake: DuckLake) -> duckdb.DuckDBPyConnection:

@@ -1,8 +1,12 @@
-"""DuckDB's `ducklake` and `postgres` extensions from their PyPI packages, never the network.
+"""DuckDB's extensions from their PyPI packages, never the network.
+
+`postgres` and `ducklake` for every lake; `httpfs` (S3 reads and writes) and `aws` (the
+credential chain) for a lake whose data path is `s3://…`.
 
 The `duckdb-extension-*` wheels (locked in uv.lock like any dependency) each ship one file and
 register nothing. DuckDB loads an extension by name only from its extension directory, so each
-file is installed there once (`INSTALL '<file>'` copies it, ~78 MB for both) and then loaded
+file is installed there once (`INSTALL '<file>'` copies it, ~78 MB for the first two, ~49 MB
+for the S3 pair) and then loaded
 by name; autoinstall and autoload stay off so that no statement ever reaches for the internet.
 `LOAD '<file>'` alone does not work for postgres (its entry point is named postgres_scanner),
 and DuckLake loads postgres itself: both are loaded explicitly.
@@ -19,7 +23,14 @@ import duckdb
 from etl.errors import WarehouseError
 
 # Extension name → the PyPI package that ships it (a runtime dependency in pyproject.toml).
-PACKAGES = {"postgres": "duckdb_extension_postgres", "ducklake": "duckdb_extension_ducklake"}
+PACKAGES = {
+    "postgres": "duckdb_extension_postgres",
+    "ducklake": "duckdb_extension_ducklake",
+    "httpfs": "duckdb_extension_httpfs",
+    "aws": "duckdb_extension_aws",
+}
+LAKE = ("postgres", "ducklake")
+S3 = ("httpfs", "aws")
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
@@ -45,19 +56,19 @@ def package_file(name: str) -> Path:
     return path
 
 
-def load(conn: duckdb.DuckDBPyConnection, directory: Path) -> None:
-    """Install (once per directory and version) and load postgres and ducklake on `conn`.
+def load(conn: duckdb.DuckDBPyConnection, directory: Path, names: tuple[str, ...] = LAKE) -> None:
+    """Install (once per directory and version) and load the extensions `names` on `conn`.
 
     `conn` must have been opened with `OFFLINE` and `extension_directory = directory`.
     """
     platform = conn.execute("PRAGMA platform").fetchone()
     installed = directory / f"v{duckdb.__version__}" / str(platform[0] if platform else "")
-    for name in PACKAGES:
+    for name in names:
         source = package_file(name)
         target = installed / f"{name}.duckdb_extension"
         if not target.is_file() or target.stat().st_size != source.stat().st_size:
             # DuckDB writes a temporary file and renames it: concurrent installs are safe.
             quoted = str(source).replace("'", "''")
             conn.execute(f"FORCE INSTALL '{quoted}'")
-    for name in PACKAGES:
+    for name in names:
         conn.execute(f"LOAD {name}")

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from etl.config import Settings, WarehouseSettings, load_settings
 from etl.sandbox import REQUEST_LOG, RESPONSE_HOOK, Dataset, SandboxConfig, make_app
+from tests.objectstore import ObjectStore, running_object_store
 from tests.postgres import Postgres, create_database, running_postgres
 
 
@@ -80,23 +81,56 @@ def postgres() -> Iterator[Postgres]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[ObjectStore]:
+    """A real S3-compatible server (moto) on 127.0.0.1 for the whole session; always stopped."""
+    with running_object_store() as store:
+        yield store
+
+
 @dataclass
 class Lake:
-    """A new, empty DuckLake: its catalog database, `--db` target, data path and environment."""
+    """A new, empty DuckLake: its catalog database, `--db` target, data path and environment.
+
+    With `store`, the data path is `s3://<bucket>/ld/` on that server and `toml` holds the
+    `[warehouse]` settings that reach it (the keys travel in `env` only).
+    """
 
     pg: Postgres
     data_path: Path
+    store: ObjectStore | None = None
+    bucket: str = ""
 
     @property
     def target(self) -> str:
         return f"ducklake:postgres:{self.pg.conninfo}"
 
     @property
+    def data(self) -> str:
+        """`--data-path`: the directory, or the bucket's prefix."""
+        return f"s3://{self.bucket}/ld/" if self.store else str(self.data_path)
+
+    @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PGPASSWORD": self.pg.password}
+        keys = self.store.env if self.store else {}
+        return {**os.environ, "PGPASSWORD": self.pg.password, **keys}
+
+    @property
+    def toml(self) -> str:
+        """The `[warehouse]` section every process of this lake needs besides `--db`."""
+        if self.store is None:
+            return ""
+        return (
+            f'[warehouse]\ns3_endpoint = "{self.store.endpoint}"\ns3_url_style = "path"\n'
+            "s3_use_ssl = false\n"
+        )
 
     def settings(self) -> WarehouseSettings:
-        return WarehouseSettings(path=Path(self.target), data_path=str(self.data_path))
+        extra: dict[str, Any] = {}
+        if self.store:
+            extra = {"s3_endpoint": self.store.endpoint, "s3_url_style": "path",
+                     "s3_use_ssl": False}  # fmt: skip
+        return WarehouseSettings(path=Path(self.target), data_path=self.data, **extra)
 
 
 @pytest.fixture
@@ -107,3 +141,21 @@ def lake(postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     """
     monkeypatch.setenv("PGPASSWORD", postgres.password)
     return Lake(create_database(postgres, f"lake_{uuid.uuid4().hex[:12]}"), tmp_path / "lake-data")
+
+
+@pytest.fixture
+def s3_lake(
+    postgres: Postgres,
+    object_store: ObjectStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Lake:
+    """A DuckLake of this test's own whose data live in a new bucket of the session's store.
+
+    The test process reads it too: the password and the S3 keys are in its environment.
+    """
+    monkeypatch.setenv("PGPASSWORD", postgres.password)
+    for name, value in object_store.env.items():
+        monkeypatch.setenv(name, value)
+    database = create_database(postgres, f"lake_{uuid.uuid4().hex[:12]}")
+    return Lake(database, tmp_path / "unused", object_store, object_store.new_bucket())
