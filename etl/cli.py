@@ -494,6 +494,15 @@ def demo(db: Path | None, scale: str, seed: int) -> None:
         sys.exit(code)
 
 
+def _lake_commands() -> None:
+    from etl.lake_cli import lake
+
+    cli.add_command(lake)
+
+
+_lake_commands()
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="etl")

@@ -213,6 +213,9 @@ class WarehouseSettings(_Section):
     s3_region: str | None = None  # None: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
     s3_url_style: Literal["vhost", "path"] | None = None  # None: DuckDB's (vhost)
     s3_use_ssl: bool | None = None  # None: true, or as s3_endpoint's http(s):// says
+    # How long a lake writer keeps retrying a write while its PostgreSQL catalog or object
+    # store does not answer, before the run fails naming it (etl/warehouse/ducklake_outage.py).
+    outage_retry_s: float = Field(30.0, ge=0)
 
     @field_validator("path", mode="before")
     @classmethod
@@ -239,17 +242,6 @@ class LakeSettings(_Section):
     # Snapshots older than this are expired (never the one readers are pinned to, nor one a
     # running run started after); the files only they referenced are then deleted.
     keep_snapshots_days: float = Field(7.0, ge=0)
-    # When `etl lake maintain --schedule` runs it (UTC cron); None: only when called.
-    maintain_cron: str | None = None
-
-    @field_validator("maintain_cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from etl.cron import cron_trigger
-
-            cron_trigger(value)  # raises ValueError naming the problem
-        return value
 
 
 class LogSettings(_Section):

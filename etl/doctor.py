@@ -317,7 +317,12 @@ async def run_doctor(
         checks.skip("API reachable", "no usable token")
     else:
         await _check_api(checks, file, token)
-    await asyncio.to_thread(_check_warehouse, checks, file.warehouse.path)
+    if str(file.warehouse.path).startswith("ducklake:"):
+        from etl.doctor_lake import check_lake
+
+        await asyncio.to_thread(check_lake, checks.add, file.warehouse)
+    else:
+        await asyncio.to_thread(_check_warehouse, checks, file.warehouse.path)
     return checks.rows
 
 

@@ -139,7 +139,6 @@ class _Run:
     def __init__(self, settings: Settings, writer: Writer, report: RunReport):
         self.settings = settings
         self.writer = writer
-        self.conn = writer.conn
         self.report = report
         self.queue: asyncio.Queue[Fetched | _Done] = asyncio.Queue(maxsize=QUEUE_UNITS)
         self.normalizer = ThreadPoolExecutor(1, thread_name_prefix="etl-normalize")
@@ -153,6 +152,11 @@ class _Run:
         for stream in Stream:
             if stream in settings.sync.streams or stream in (Stream.PROJECTS, Stream.ENVIRONMENTS):
                 report.streams[stream.value] = StreamReport()
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection:
+        """The writer's connection now (a lake writer reopens one that DuckDB invalidated)."""
+        return self.writer.conn
 
     def close(self) -> None:
         """Stop the worker threads (idle by now: every call into them was awaited)."""
@@ -384,6 +388,8 @@ async def _in_thread_to_completion(
         return await asyncio.shield(work)
     except asyncio.CancelledError:
         await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: the cancellation is what the caller reports
         raise
 
 
@@ -455,11 +461,10 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
             settings.api.base_url,
         )
     writer = open_warehouse(settings.warehouse.path, settings.warehouse).writer()
-    conn = writer.conn
     try:
         writer.migrate()
         writer.retrying(
-            partial(start_run, conn, report.run_id, started, run_options(settings)),
+            lambda: start_run(writer.conn, report.run_id, started, run_options(settings)),
             "recording the run in etl_runs",
         )
         record_last_run(settings.warehouse.path, _ledger_row(report))
@@ -502,7 +507,9 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
             report.status = "partial" if failed else "succeeded"
             if failed:
                 report.error = "some streams failed; see streams"
-            doubled = duplicate_keys(conn)
+            doubled = writer.retrying(
+                lambda: duplicate_keys(writer.conn), "checking for doubled keys"
+            )
             if doubled:
                 report.status = "failed"
                 report.error = f"the warehouse holds doubled keys: {'; '.join(doubled[:3])}"
@@ -512,18 +519,22 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
             report.retries = api.stats.retries
             report.rate_limited = api.stats.rate_limited
             try:
-                finishing = partial(
-                    finish_run,
-                    conn,
-                    report.run_id,
-                    ended_at=report.ended_at,
-                    status=report.status,
-                    streams=report.streams_json(),
-                    requests=report.requests,
-                    retries=report.retries,
-                    rate_limited=report.rate_limited,
-                    error=report.error,
-                )
+                ended_at = report.ended_at
+
+                def finishing() -> None:
+                    # writer.conn at each try: a lake writer may have reopened it
+                    finish_run(
+                        writer.conn,
+                        report.run_id,
+                        ended_at=ended_at,
+                        status=report.status,
+                        streams=report.streams_json(),
+                        requests=report.requests,
+                        retries=report.retries,
+                        rate_limited=report.rate_limited,
+                        error=report.error,
+                    )
+
                 writer.retrying(finishing, "recording the run in etl_runs")
                 if report.status in PUBLISHED:
                     writer.publish(report.run_id)

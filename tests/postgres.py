@@ -168,3 +168,24 @@ def dump_database(pg: Postgres) -> bytes:
          "-U", pg.user, pg.database],
         check=True, env={**os.environ, "PGPASSWORD": pg.password}, capture_output=True, timeout=120,
     ).stdout  # fmt: skip
+
+
+def _as_server_user() -> dict[str, str]:
+    return {"user": SYSTEM_USER} if os.geteuid() == 0 else {}
+
+
+def stop_server(pg: Postgres) -> None:
+    """Stop the server (fast shutdown: sessions are cut, as in a restart or a failover)."""
+    _commands().pg_ctl(
+        ["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, timeout=60, **_as_server_user()
+    )
+
+
+def start_server(pg: Postgres) -> None:
+    """Start a stopped server again, on the same port with the same data."""
+    root = pg.pgdata.parent
+    _commands().pg_ctl(
+        ["-w", "-t", "60", "-l", str(root / "postgres.log"),
+         "-o", f"-h 127.0.0.1 -p {pg.port} -k {root / 'sockets'}", "start"],
+        pgdata=pg.pgdata, timeout=90, **_as_server_user(),
+    )  # fmt: skip

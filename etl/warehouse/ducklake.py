@@ -43,6 +43,8 @@ from etl.records import Mark
 from etl.resources import sql_dir
 from etl.warehouse import extensions
 from etl.warehouse.ddl import render
+from etl.warehouse.ducklake_lease import POLL_S, Held, bump_for_batch
+from etl.warehouse.ducklake_outage import INVALIDATED, OutageClock, service_down
 from etl.warehouse.ducklake_pin import Pin, latest_pin, record_end
 from etl.warehouse.ducklake_s3 import create_secret, is_s3, key_values
 from etl.warehouse.merge import Staged, write_batch
@@ -119,6 +121,11 @@ class DuckLake:
             text = text.replace(value, "***")
         return _PASSWORD_FIELD.sub(r"\1***", text)
 
+    def service_down(self, error: BaseException) -> str | None:
+        """The service (catalog or object store) `error` says did not answer, if any."""
+        settings = self.settings
+        return service_down(error, self.conninfo, settings.data_path, settings.s3_endpoint)
+
     def writer(self) -> DuckLakeWriter:
         """A sync's session on the lake (many may run at once, on any machines)."""
         return DuckLakeWriter(self)
@@ -143,33 +150,15 @@ class DuckLake:
         Raises:
             WarehouseError: the catalog cannot be reached, or (read-only) holds no lake yet.
         """
-        settings = self.settings
-        directory = settings.extension_directory or extensions.default_directory()
-        directory.mkdir(parents=True, exist_ok=True)
-        config: dict[str, str | bool | int | float | list[str]] = {
-            **extensions.OFFLINE,
-            "extension_directory": str(directory),
-        }
-        if not read_only:
-            config |= {"threads": settings.threads, "memory_limit": settings.memory_limit}
+        conn = self.connect_bare(writing=not read_only)
         try:
-            conn = duckdb.connect(":memory:", config=config)
-        except duckdb.Error as exc:
-            raise WarehouseError(self._failure("cannot start DuckDB", exc)) from None
-        try:
-            # A slow catalog round trip would draw DuckDB's progress bar into `etl sql`'s CSV.
-            conn.execute("SET enable_progress_bar = false")
-            extensions.load(conn, directory)
-            self._use_password()
-            if is_s3(settings.data_path):
-                self._use_s3(conn, directory)
             try:
                 self._attach(conn, read_only=read_only)
             except duckdb.Error as exc:
                 # A reader need not be told the data path: the catalog names it.
                 if "requires the extension httpfs" not in str(exc):
                     raise
-                self._use_s3(conn, directory)
+                self._use_s3(conn)
                 self._attach(conn, read_only=read_only)
             if pinned:
                 self._pin(conn)
@@ -181,8 +170,42 @@ class DuckLake:
             raise
         return conn
 
-    def _use_s3(self, conn: duckdb.DuckDBPyConnection, directory: Path) -> None:
-        extensions.load(conn, directory, extensions.S3)
+    def connect_bare(self, *, writing: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake's extensions (and S3 secret), nothing attached."""
+        settings = self.settings
+        directory = self._extension_directory()
+        config: dict[str, str | bool | int | float | list[str]] = {
+            **extensions.OFFLINE,
+            "extension_directory": str(directory),
+        }
+        if writing:
+            config |= {"threads": settings.threads, "memory_limit": settings.memory_limit}
+        try:
+            conn = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as exc:
+            raise WarehouseError(self._failure("cannot start DuckDB", exc)) from None
+        try:
+            # A slow catalog round trip would draw DuckDB's progress bar into `etl sql`'s CSV.
+            conn.execute("SET enable_progress_bar = false")
+            extensions.load(conn, directory)
+            self._use_password()
+            if is_s3(settings.data_path):
+                self._use_s3(conn)
+        except duckdb.Error as exc:
+            conn.close()
+            raise WarehouseError(self._failure("cannot open the DuckLake", exc)) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _extension_directory(self) -> Path:
+        directory = self.settings.extension_directory or extensions.default_directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def _use_s3(self, conn: duckdb.DuckDBPyConnection) -> None:
+        extensions.load(conn, self._extension_directory(), extensions.S3)
         create_secret(conn, self.settings)
         # httpfs buffers each multipart part in memory, sized max_filesize ÷ 10,000 parts:
         # ~80 MB at its default, over the writer's whole memory limit. A lake's files are a
@@ -230,6 +253,9 @@ class DuckLake:
 
     def _failure(self, what: str, exc: BaseException) -> str:
         reason = self.scrub(str(exc).split("\n", 1)[0])
+        service = self.service_down(exc)
+        if service is not None:
+            return f"{self.target}: {what}: {service} did not answer: {reason}"
         return f"{self.target}: {what}: {reason}"
 
 
@@ -252,6 +278,7 @@ class DuckLakeWriter:
         self._rng = random.Random()
         self.conflicts = 0
         """Transactions re-run after a conflict, in this session (for the ledger and bench)."""
+        self._invalidated = False
 
     def close(self) -> None:
         """Close the connection and remove its spill directory (idempotent)."""
@@ -261,21 +288,40 @@ class DuckLakeWriter:
                 extra=event("lake_conflicts", conflicts=self.conflicts),
             )  # fmt: skip
             self.conflicts = 0
-        with contextlib.suppress(duckdb.Error):
-            self.conn.close()
+        if self._invalidated:
+            _INVALIDATED_CONNECTIONS.append(self.conn)  # see _reopen
+        else:
+            with contextlib.suppress(duckdb.Error):
+                self.conn.close()
         shutil.rmtree(self._temp, ignore_errors=True)
 
     def retrying(self, work: Callable[[], T], what: str = "writing to the lake") -> T:
-        """`work()` (one or more whole transactions), run again while it loses races.
+        """`work()` (whole transactions), again while it loses races or a service is down.
 
-        `work` must be safe to run again from the start after a rollback: every caller's
-        transaction re-reads what it decides on.
+        A service: the catalog or the object store (`ducklake_outage`). `work` must be safe
+        to run again from the start after a rollback: every caller's transaction re-reads
+        what it decides on.
         """
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 0
+        outage = OutageClock(self.lake.settings.outage_retry_s)
+        while True:
             try:
-                return work()
+                result = work()
+            except Held as exc:
+                _rollback(self.conn)
+                log.debug("%s: %s; waiting", what, exc)
+                time.sleep(POLL_S)
             except (duckdb.Error, WarehouseError) as exc:
                 _rollback(self.conn)
+                invalidated = bool(INVALIDATED.search(str(exc)))
+                self._invalidated = self._invalidated or invalidated
+                service = self.lake.service_down(exc)
+                if service is not None or invalidated:
+                    self._wait_out(outage, service or "the lake's DuckDB instance", what, exc)
+                    if invalidated:
+                        self._reopen()
+                    continue
+                attempt += 1
                 if not is_conflict(exc):
                     if isinstance(exc, WarehouseError):
                         raise WarehouseError(self.lake.scrub(str(exc))) from None
@@ -288,7 +334,39 @@ class DuckLakeWriter:
                 pause = min(MAX_BACKOFF_S, BACKOFF_S * attempt) * self._rng.uniform(0.5, 1.5)
                 log.debug("%s: conflict with another writer; again in %.2f s", what, pause)
                 time.sleep(pause)
-        raise AssertionError("unreachable")
+            else:
+                if outage.waited():
+                    log.info("%s: the lake's services answer again", what)
+                return result
+
+    def _wait_out(self, outage: OutageClock, service: str, what: str, exc: BaseException) -> None:
+        """Sleep before the next try; WarehouseError naming `service` once the bound is spent."""
+        pause = outage.next_pause()
+        if pause is None:
+            reason = self.lake.scrub(str(exc).split("\n", 1)[0])
+            raise WarehouseError(
+                f"{service} did not answer for {outage.waited():.0f} s ({what}; nothing of it "
+                f"was kept): {reason}"
+            ) from None
+        log.warning(
+            "%s did not answer (%s); trying again in %.1f s", service, what, pause,
+            extra=event("lake_outage", service=service),
+        )  # fmt: skip
+        time.sleep(pause)
+
+    def _reopen(self) -> None:
+        """A new DuckDB instance for this writer, once the lake can be attached again.
+
+        The invalidated one is kept, never closed: closing an instance DuckDB invalidated
+        can abort the process.
+        """
+        try:
+            conn = _first_connect(self.lake)
+            conn.execute(f"SET temp_directory = {_literal(str(self._temp))}")
+        except (duckdb.Error, WarehouseError):
+            return  # still down: the next try fails again and waits
+        _INVALIDATED_CONNECTIONS.append(self.conn)
+        self.conn, self._invalidated = conn, False
 
     def migrate(self) -> list[str]:
         """Create or upgrade the lake's tables and views (concurrent workers may race)."""
@@ -301,7 +379,7 @@ class DuckLakeWriter:
 
         def attempt() -> None:
             self.conn.execute("BEGIN TRANSACTION")
-            self.conn.execute("UPDATE etl_lake_writer SET commits = commits + 1")
+            bump_for_batch(self.conn)  # or Held: maintenance holds the lake
             write_batch(self.conn, staged, marks, run_id=run_id, now=now)
             self.conn.execute("COMMIT")
 
@@ -317,6 +395,9 @@ class DuckLakeWriter:
         self.retrying(
             lambda: record_end(self.conn, CATALOG, run_id), "recording the run's snapshot"
         )
+
+
+_INVALIDATED_CONNECTIONS: list[duckdb.DuckDBPyConnection] = []
 
 
 def _first_connect(lake: DuckLake) -> duckdb.DuckDBPyConnection:

@@ -125,6 +125,11 @@ class Lake:
             "s3_use_ssl = false\n"
         )
 
+    def config(self, *warehouse_keys: str) -> str:
+        """A `[warehouse]` section: `toml`'s keys and `warehouse_keys` ("key = value")."""
+        section = self.toml or "[warehouse]\n"
+        return section + "".join(f"{key}\n" for key in warehouse_keys)
+
     def settings(self) -> WarehouseSettings:
         extra: dict[str, Any] = {}
         if self.store:

@@ -39,11 +39,14 @@ class Proc:
         return (self.home / "out.txt").read_text() + (self.home / "err.txt").read_text()
 
 
-def machine(root: Path, name: str, lake: Any, *, batch: int = 300, more: str = "") -> Path:
-    """A working directory for one process: config.toml with the lake's settings."""
+def machine(root: Path, name: str, lake: Any, *warehouse_keys: str, batch: int = 300) -> Path:
+    """A working directory for one process: config.toml with the lake's settings.
+
+    `warehouse_keys`: more `[warehouse]` lines ("outage_retry_s = 2").
+    """
     home = root / name
     home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text(CONFIG.format(batch=batch) + more + lake.toml)
+    (home / "config.toml").write_text(CONFIG.format(batch=batch) + lake.config(*warehouse_keys))
     return home
 
 
