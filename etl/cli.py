@@ -435,7 +435,8 @@ def export(db: Path | None, fmt: str, out: Path, tables: tuple[str, ...]) -> Non
     """
     from etl.export import export_parquet
 
-    manifest = export_parquet(warehouse_settings(db).path, out, tables)
+    settings = warehouse_settings(db)
+    manifest = export_parquet(settings.path, out, tables, settings)
     rows = sum(entry["rows"] for entry in manifest["tables"].values())
     run = manifest["run"]["run_id"] if manifest["run"] else "no completed run"
     count = len(manifest["tables"])

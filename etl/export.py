@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
 from etl.warehouse import open_reader
 from etl.warehouse.files import fsync_directory
@@ -54,7 +55,9 @@ class Exported:
     columns: list[dict[str, str]]
 
 
-def export_parquet(db: Path, out: Path, tables: Sequence[str] = ()) -> dict[str, Any]:
+def export_parquet(
+    db: Path, out: Path, tables: Sequence[str] = (), settings: WarehouseSettings | None = None
+) -> dict[str, Any]:
     """Write every table and view (or only `tables`) of `db` as Parquet under `out`.
 
     Returns:
@@ -65,7 +68,7 @@ def export_parquet(db: Path, out: Path, tables: Sequence[str] = ()) -> dict[str,
         WarehouseError: no warehouse, or DuckDB failed to write.
     """
     _check_target(out)
-    conn = open_reader(db)
+    conn = open_reader(db, settings)
     try:
         objects = _objects(conn)
         chosen = list(tables) or list(objects)

@@ -68,8 +68,13 @@ class ObjectStore:
             token = f"&continuation-token={urllib.request.quote(following.text)}"
 
     def read(self, bucket: str, key: str) -> bytes:
-        with urllib.request.urlopen(f"http://{self.endpoint}/{bucket}/{key}", timeout=30) as r:
-            return bytes(r.read())
+        import boto3  # moto's own dependency
+
+        client = boto3.client(
+            "s3", endpoint_url=f"http://{self.endpoint}", region_name="us-east-1",
+            aws_access_key_id=self.key_id, aws_secret_access_key=self.secret,
+        )  # fmt: skip
+        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def stop(self) -> None:
         """Refuse connections from now on (the objects are kept for `start`)."""

@@ -94,3 +94,7 @@ def create_secret(
     if use_ssl is not None:
         options.append(f"USE_SSL {'true' if use_ssl else 'false'}")
     conn.execute(f"CREATE OR REPLACE TEMPORARY SECRET {SECRET_NAME} ({', '.join(options)})")
+    # httpfs copies the AWS variables into settings as it loads, where `duckdb_settings()`
+    # (an `etl sql` away) would print them; the secret holds what it needs.
+    for setting in ("s3_access_key_id", "s3_secret_access_key", "s3_session_token"):
+        conn.execute(f"SET {setting} = ''")

@@ -135,3 +135,73 @@ async def test_no_command_lets_a_canary_out(tmp_path):
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
     # The search itself works: the rejected token's run is in the ledger, the sync logged.
     assert b"etl: error: " in printed[2][1] and b"401" in printed[2][1]
+
+
+CANARY_KEY_ID = "AKIACANARY0000000004"
+CANARY_S3_SECRET = "s3-canary-secret-0000000000000000000005"
+LAKE_COMMANDS = [
+    ("sync", "--db", "{db}", "--data-path", "{data}", "--base-url", "{url}", "--log-format",
+     "text"),
+    ("sync", "--db", "{db}", "--base-url", "{url}", "--since", "2025-06-01", "--log-format",
+     "json"),
+    ("status", "--db", "{db}", "--limit", "50"),
+    ("sql", "--db", "{db}", "--format", "csv",
+     "SELECT * FROM etl_runs, duckdb_settings()"),
+    ("report", "--db", "{db}", "--out", "{out}/report.html"),
+    ("export", "--db", "{db}", "--out", "{out}/parquet"),
+    ("doctor", "--db", "{db}", "--base-url", "{url}", "--format", "json"),
+    ("lake", "snapshot", "--db", "{db}"),
+    ("lake", "maintain", "--db", "{db}", "--keep-days", "0"),
+]  # fmt: skip
+
+
+async def test_no_lake_command_lets_an_s3_key_out(postgres, object_store, tmp_path):
+    """The same search on a DuckLake on S3 run with canary keys (moto takes any keys)."""
+    from tests.objectstore import ObjectStore
+    from tests.postgres import create_database, dump_database
+
+    pg = create_database(postgres, "secrets_lake")
+    store = ObjectStore(object_store.host, object_store.port, CANARY_KEY_ID, CANARY_S3_SECRET)
+    bucket = store.new_bucket()
+    config = SandboxConfig(scale="tiny", token=CANARY_TOKEN, now_ms=int(time.time() // 60 * 60_000))
+    dataset = Dataset.generate(config.seed, config.scale, config.anchor_ms())
+    (tmp_path / "config.toml").write_text(
+        '[log]\nlevel = "DEBUG"\n[warehouse]\n'
+        f'data_path = "s3://{bucket}/ld/"\ns3_endpoint = "{store.endpoint}"\n'
+        's3_url_style = "path"\ns3_use_ssl = false\n'
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "LD_API_TOKEN": CANARY_TOKEN, "PGPASSWORD": pg.password, **store.env}
+    printed: list[tuple[str, bytes]] = []
+    async with TestServer(make_app(dataset, config), host="127.0.0.1") as server:
+        values = {
+            "db": f"ducklake:postgres:{pg.conninfo}", "data": f"s3://{bucket}/ld/",
+            "url": str(server.make_url("")).rstrip("/"), "out": str(out),
+        }  # fmt: skip
+        for args in LAKE_COMMANDS:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "etl", *(arg.format(**values) for arg in args), env=env,
+                cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            stdout, stderr = await process.communicate()
+            assert process.returncode == 0, (args, (stdout + stderr).decode()[-2000:])
+            printed.append((" ".join(args), stdout + stderr))
+    canaries = (CANARY_KEY_ID, CANARY_S3_SECRET, CANARY_TOKEN)
+    leaks = [f"output of `etl {name}`" for name, text in printed for c in canaries
+             if c.encode() in text]  # fmt: skip
+    leaks += [
+        f"file {path.relative_to(tmp_path)}"
+        for path in tmp_path.rglob("*")
+        if path.is_file()
+        for c in canaries
+        if c.encode() in path.read_bytes()
+    ]
+    objects = store.objects(bucket)
+    assert any(key.endswith(".parquet") for key in objects)
+    leaks += [f"object {key}" for key in objects for c in canaries
+              if c.encode() in store.read(bucket, key)]  # fmt: skip
+    dump = dump_database(pg)
+    leaks += [f"catalog dump holds {c[:8]}…" for c in canaries if c.encode() in dump]
+    assert leaks == []
+    assert b"snapshot " in printed[7][1]  # the search itself works: commands printed
