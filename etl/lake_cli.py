@@ -20,7 +20,13 @@ def _settings(config: Path | None, db: Path | None, keep_days: float | None = No
 
 @click.group("lake")
 def lake() -> None:
-    """Commands for a DuckLake warehouse (warehouse.path = ducklake:postgres:…)."""
+    """Commands for a DuckLake warehouse (warehouse.path = ducklake:postgres:…).
+
+    \b
+    Example:
+      etl lake snapshot              # what readers see: snapshot id, time, run
+      etl lake maintain              # merge files, expire snapshots, delete old files
+    """
 
 
 @lake.command()
