@@ -113,10 +113,15 @@ def read_status(
 ) -> Status:
     """Freshness of `streams` and the last `limit` runs of the warehouse at `path`.
 
-    Freshness is what readers see: the published ledger. The runs add the latest run's own
-    record (`etl.lastrun`), since a failed or killed run is never published.
+    Freshness is what readers see: the published ledger (a lake's, at the readers' pin). The
+    runs add the latest run's own record (`etl.lastrun`; a lake's latest ledger row), since a
+    failed or killed run is never published.
     """
     latest = read_last_run(path)
+    if latest is None and str(path).startswith("ducklake:"):
+        from etl.warehouse.ducklake import DuckLake
+
+        latest = DuckLake(path, settings).last_run()  # the live ledger, past the readers' pin
     try:
         conn = open_reader(path, settings)
     except WarehouseError:

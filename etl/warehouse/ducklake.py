@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
+import orjson
 
 from etl.config import WarehouseSettings
 from etl.errors import ConfigError, WarehouseError
@@ -141,6 +142,34 @@ class DuckLake:
             return latest_pin(conn, CATALOG)
         finally:
             conn.close()
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The latest run's ledger row, unpinned (a failed run never moves the pin).
+
+        None when the lake cannot be read (the pinned read that follows says why).
+        """
+        try:
+            conn = self.connect(read_only=True)
+        except WarehouseError:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT run_id, status, started_at, ended_at, requests, rate_limited, error, "
+                "streams FROM etl_runs ORDER BY started_at DESC LIMIT 1"
+            ).fetchone()
+        except duckdb.Error:
+            return None
+        finally:
+            conn.close()
+        if row is None:
+            return None
+        names = ("run_id", "status", "started_at", "ended_at", "requests", "rate_limited")
+        record: dict[str, Any] = dict(zip(names, row[:6], strict=True))
+        record["started_at"] = row[2].isoformat()
+        record["ended_at"] = row[3].isoformat() if row[3] else None
+        record["error"] = self.scrub(row[6]) if row[6] else None
+        record["streams"] = orjson.loads(row[7]) if row[7] else {}
+        return record
 
     def connect(self, *, read_only: bool, pinned: bool = False) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the lake attached as `warehouse` and in use.

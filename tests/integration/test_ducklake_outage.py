@@ -96,6 +96,10 @@ async def test_the_object_store_stopped_halfway_fails_the_run_naming_it_and_a_la
         line = one_line_failure(worker.output())
         assert f"the object store (s3://{lake.bucket}/ld/) did not answer" in line
         assert doubled_keys(lake) == []
+        # Readers stay pinned before it, but `etl status` reports the failed run.
+        status = await start(home, ["status", "--db", lake.target], env)
+        assert await status.wait() == 1, status.output()
+        assert "failed" in status.output()
         again = await start(home, sync_args(lake, sandbox), env)
         assert await again.wait() == 0, again.output()
         assert warehouse_differences(lake.target, sandbox.dataset.truth(), lake.settings()) == []
