@@ -68,6 +68,8 @@ _CONFLICT = re.compile(
     r"duplicate key value violates unique constraint",
     re.I,
 )
+# Before the one more try an error that is neither a conflict nor an outage gets.
+UNEXPLAINED_PAUSE_S = 1.0
 # Parquet files up to 50 GB on S3 (parts of 5 MB), uploaded 4 parts at a time.
 S3_MAX_FILE = "50GB"
 S3_UPLOAD_THREADS = 4
@@ -332,6 +334,7 @@ class DuckLakeWriter:
         what it decides on.
         """
         attempt = 0
+        unexplained = False
         outage = OutageClock(self.lake.settings.outage_retry_s)
         while True:
             try:
@@ -352,6 +355,12 @@ class DuckLakeWriter:
                     continue
                 attempt += 1
                 if not is_conflict(exc):
+                    if not unexplained:
+                        # A service going away can first answer oddly (PostgreSQL shutting
+                        # down still accepts connections): one more try tells.
+                        unexplained = True
+                        time.sleep(UNEXPLAINED_PAUSE_S)
+                        continue
                     if isinstance(exc, WarehouseError):
                         raise WarehouseError(self.lake.scrub(str(exc))) from None
                     raise WarehouseError(self.lake._failure(what, exc)) from None
