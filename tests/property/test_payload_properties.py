@@ -335,9 +335,15 @@ def check_round_trip(stream: Stream, records: list[dict[str, Any]]) -> None:
             for x in table
         } == experiments  # fmt: skip
     if stream is Stream.RELEASE_PIPELINES:
-        phases = [(r["key"], p.get("id"), i) for r in records for i, p in enumerate(r["phases"])]
+        # A phase id listed twice in one pipeline is one phase, where it is first listed.
+        phases: dict[tuple[str, str | None], int] = {}
+        for r in records:
+            for i, p in enumerate(r["phases"]):
+                phases.setdefault((r["key"], p.get("id")), i)
         table_phases = frames["release_pipeline_phases"]
-        assert table_phases.select("pipeline_key", "phase_id", "phase_index").rows() == phases
+        assert table_phases.select("pipeline_key", "phase_id", "phase_index").rows() == [
+            (*key, index) for key, index in phases.items()
+        ]
 
 
 @pytest.mark.parametrize("stream", list(STREAMS), ids=lambda s: s.value)
