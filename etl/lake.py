@@ -77,6 +77,16 @@ class Maintained:
     """Snapshots older than this were expired."""
     seconds: float
 
+    def describe(self) -> str:
+        """One line for the user: what changed, in files and snapshots."""
+        before, after = self.before, self.after
+        return (
+            f"maintained in {self.seconds:.1f} s: files read {before.live} → {after.live}, "
+            f"files stored {before.stored} → {after.stored}, "
+            f"snapshots {before.snapshots} → {after.snapshots} "
+            f"(expired before {self.cutoff.isoformat(timespec='seconds')})"
+        )
+
 
 def files(conn: duckdb.DuckDBPyConnection) -> Files:
     """Count the lake's files from its catalog (no listing of the store)."""

@@ -95,11 +95,6 @@ def maintain(config: Path | None, db: Path | None, keep_days: float | None) -> N
         settings = _settings(config, db, keep_days)
         assert isinstance(settings, FileSettings)
         done = run_maintain(settings.warehouse, settings.lake)
-        click.echo(
-            f"maintained in {done.seconds:.1f} s: files read {done.before.live} → "
-            f"{done.after.live}, files stored {done.before.stored} → {done.after.stored}, "
-            f"snapshots {done.before.snapshots} → {done.after.snapshots} "
-            f"(expired before {done.cutoff.isoformat(timespec='seconds')})"
-        )
+        click.echo(done.describe())
 
     errors_to_exit_codes(run)()
