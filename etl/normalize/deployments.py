@@ -44,6 +44,35 @@ def _flag_references(frame: pl.DataFrame, owner: str) -> pl.DataFrame:
     )
 
 
+def pull_request_columns() -> list[pl.Expr | str]:
+    """The `pull_requests` columns from a frame of `PullRequestRep`s.
+
+    Deployments embed pull requests and the Insights listing serves them: the row either
+    writes must read the same. The frame holds `_raw`, `_run_id`, `_loaded_at` and
+    `project_key` beside the API's fields.
+    """
+    return [
+        pl.col("id").alias("pull_request_id"),
+        pl.col("externalId").alias("external_id"),
+        "title",
+        "status",
+        "author",
+        utc_ms("createTime").alias("created_at"),
+        utc_ms("mergeTime").alias("merged_at"),
+        pl.col("mergeCommitKey").alias("merge_commit_key"),
+        pl.col("baseCommitKey").alias("base_commit_key"),
+        pl.col("headCommitKey").alias("head_commit_key"),
+        pl.col("filesChanged").alias("files_changed"),
+        pl.col("linesAdded").alias("lines_added"),
+        pl.col("linesDeleted").alias("lines_deleted"),
+        "url",
+        "_raw",
+        "_run_id",
+        "_loaded_at",
+        "project_key",
+    ]
+
+
 def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, pl.DataFrame]:
     """Flatten deployments, their pull requests, links and flag references."""
     frame = decode_units(units, batch, schemas.DEPLOYMENTS)
@@ -105,24 +134,7 @@ def normalize_deployments(units: Sequence[Fetched], batch: Batch) -> dict[str, p
         "deployment_id", pl.col("id").alias("pull_request_id"), "_run_id"
     ).unique(maintain_order=True)
     pull_requests = frame_prs.unique("id", keep="last", maintain_order=True).select(
-        pl.col("id").alias("pull_request_id"),
-        pl.col("externalId").alias("external_id"),
-        "title",
-        "status",
-        "author",
-        utc_ms("createTime").alias("created_at"),
-        utc_ms("mergeTime").alias("merged_at"),
-        pl.col("mergeCommitKey").alias("merge_commit_key"),
-        pl.col("baseCommitKey").alias("base_commit_key"),
-        pl.col("headCommitKey").alias("head_commit_key"),
-        pl.col("filesChanged").alias("files_changed"),
-        pl.col("linesAdded").alias("lines_added"),
-        pl.col("linesDeleted").alias("lines_deleted"),
-        "url",
-        "_raw",
-        "_run_id",
-        "_loaded_at",
-        "project_key",
+        pull_request_columns()
     )
     deployment_refs = _flag_references(frame, "id").rename({"id": "deployment_id"})
     pr_refs = _flag_references(

@@ -27,6 +27,7 @@ import polars as pl
 
 from etl.config import Stream
 from etl.normalize import schemas
+from etl.normalize.deployments import pull_request_columns
 from etl.normalize.family import Family
 from etl.normalize.frame import Batch, decode_units, utc_ms
 from etl.normalize.schemas import (
@@ -346,26 +347,7 @@ def normalize_pull_requests(units: Sequence[Fetched], batch: Batch) -> dict[str,
     stripped = [_without_expansions(item) for unit in units for item in unit.items]
     frame = decoded.with_columns(pl.Series("_raw", [bytes(r).decode() for r in stripped]))
     frame = frame.unique("id", keep="last", maintain_order=True)
-    pull_requests = frame.select(
-        pl.col("id").alias("pull_request_id"),
-        pl.col("externalId").alias("external_id"),
-        "title",
-        "status",
-        "author",
-        utc_ms("createTime").alias("created_at"),
-        utc_ms("mergeTime").alias("merged_at"),
-        pl.col("mergeCommitKey").alias("merge_commit_key"),
-        pl.col("baseCommitKey").alias("base_commit_key"),
-        pl.col("headCommitKey").alias("head_commit_key"),
-        pl.col("filesChanged").alias("files_changed"),
-        pl.col("linesAdded").alias("lines_added"),
-        pl.col("linesDeleted").alias("lines_deleted"),
-        "url",
-        "_raw",
-        "_run_id",
-        "_loaded_at",
-        "project_key",
-    )
+    pull_requests = frame.select(pull_request_columns())
     refs = (
         frame.filter(pl.col("flagReferences").is_not_null())
         .select(
