@@ -26,6 +26,7 @@ import duckdb
 from etl.errors import WarehouseError
 
 MIGRATION = "0008_run_snapshot"
+NOTHING_FINISHED = "no run has finished on this lake yet (run `etl sync` first)"
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,14 @@ def record_end(conn: duckdb.DuckDBPyConnection, catalog: str, run_id: str) -> No
     conn.execute("COMMIT")
 
 
-def _has_pin_columns(conn: duckdb.DuckDBPyConnection, catalog: str) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_catalog = ? "
-        "AND table_name = 'etl_runs' AND column_name = 'snapshot_whole'",
+def _ledger_columns(conn: duckdb.DuckDBPyConnection, catalog: str) -> set[str]:
+    """The columns of `catalog`'s run ledger (none: the first run is still creating it)."""
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
+        "AND table_name = 'etl_runs'",
         [catalog],
-    ).fetchone()
-    return bool(found and found[0])
+    ).fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def latest_pin(conn: duckdb.DuckDBPyConnection, catalog: str) -> Pin | None:
@@ -73,7 +75,10 @@ def latest_pin(conn: duckdb.DuckDBPyConnection, catalog: str) -> Pin | None:
     Raises:
         WarehouseError: no run has ended on the lake yet (so nothing is whole to read).
     """
-    if _has_pin_columns(conn, catalog):
+    columns = _ledger_columns(conn, catalog)
+    if not columns:
+        raise WarehouseError(NOTHING_FINISHED)
+    if "snapshot_whole" in columns:
         found = conn.execute(
             f"SELECT r.snapshot_id, s.snapshot_time, r.run_id FROM {catalog}.etl_runs r "
             f"LEFT JOIN ducklake_snapshots(?) s ON s.snapshot_id = r.snapshot_id "
@@ -97,4 +102,4 @@ def latest_pin(conn: duckdb.DuckDBPyConnection, catalog: str) -> Pin | None:
         ).fetchone()
     if legacy and legacy[0]:
         return None
-    raise WarehouseError("no run has finished on this lake yet (run `etl sync` first)")
+    raise WarehouseError(NOTHING_FINISHED)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.integration.warehouse_truth import table_fingerprint, warehouse_differences
 from tests.postgres import dump_database
@@ -280,3 +281,12 @@ async def test_a_password_in_the_conninfo_is_refused_before_anything_runs(
         assert await worker.wait() == 2
     assert "must not hold a password" in worker.output()
     assert "hunter2" not in worker.output()
+
+
+def test_a_reader_of_a_lake_whose_first_run_has_not_made_its_ledger_yet_is_told_to_sync(lake):
+    from etl.errors import WarehouseError
+    from etl.warehouse.ducklake import DuckLake
+
+    DuckLake(lake.target, lake.settings()).connect(read_only=False).close()  # catalog only
+    with pytest.raises(WarehouseError, match="no run has finished on this lake yet"):
+        open_lake(lake)
