@@ -296,10 +296,12 @@ def schedule(
     Example (config.toml):
       [schedule]
       cron = "*/30 * * * *"        # every 30 minutes, UTC
+      [lake]
+      maintain_cron = "0 3 * * *"  # on a DuckLake: `etl lake maintain` daily at 03:00
     \b
       etl schedule                   # or: etl schedule --every 15
     """
-    from etl.schedule import run_schedule, trigger_for
+    from etl.schedule import maintenance_trigger_for, run_schedule, trigger_for
 
     settings = build_settings(
         config, db=db, data_path=data_path, base_url=base_url, log_format=log_format
@@ -310,7 +312,10 @@ def schedule(
     )  # fmt: skip
     trigger = trigger_for(settings.schedule, every_minutes)
     run_now = every_minutes is not None or settings.schedule.cron is None
-    code = asyncio.run(run_schedule(settings, trigger, runs, run_now=run_now))
+    maintenance = maintenance_trigger_for(settings)
+    code = asyncio.run(
+        run_schedule(settings, trigger, runs, run_now=run_now, maintenance=maintenance)
+    )
     if code:
         sys.exit(code)
 

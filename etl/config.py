@@ -236,12 +236,28 @@ class WarehouseSettings(_Section):
         return value
 
 
+def _valid_cron(value: str | None) -> str | None:
+    """`value` if it is a 5-field cron expression (or None); else ValueError naming why."""
+    if value is not None:
+        from etl.cron import cron_trigger
+
+        cron_trigger(value)
+    return value
+
+
 class LakeSettings(_Section):
     """`[lake]`: maintenance of a DuckLake (`etl lake maintain`, docs/scale-out.md)."""
 
     # Snapshots older than this are expired (never the one readers are pinned to, nor one a
     # running run started after); the files only they referenced are then deleted.
     keep_snapshots_days: float = Field(7.0, ge=0)
+    # `etl schedule` also runs `etl lake maintain` at these times (5-field cron, UTC).
+    maintain_cron: str | None = None
+
+    @field_validator("maintain_cron")
+    @classmethod
+    def _maintain_cron(cls, value: str | None) -> str | None:
+        return _valid_cron(value)
 
 
 class LogSettings(_Section):
@@ -262,11 +278,7 @@ class ScheduleSettings(_Section):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from etl.cron import cron_trigger
-
-            cron_trigger(value)  # raises ValueError naming the problem
-        return value
+        return _valid_cron(value)
 
     @model_validator(mode="after")
     def _one_of(self) -> ScheduleSettings:

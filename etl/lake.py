@@ -20,6 +20,7 @@ their commits for as long as maintenance runs.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from etl.config import LakeSettings, WarehouseSettings
 from etl.errors import ConfigError
 from etl.warehouse import ducklake_lease as lease
 from etl.warehouse.ducklake import CATALOG, DuckLake, DuckLakeWriter, is_lake
-from etl.warehouse.ducklake_pin import Pin
+from etl.warehouse.ducklake_pin import NothingFinished, Pin
 
 # A file no snapshot names may belong to a commit still in flight: leave it this long.
 ORPHAN_GRACE = timedelta(hours=1)
@@ -76,6 +77,8 @@ class Maintained:
     cutoff: datetime
     """Snapshots older than this were expired."""
     seconds: float
+    complete: bool = True
+    """False: asked to stop, it skipped the steps after the one it was in."""
 
     def describe(self) -> str:
         """One line for the user: what changed, in files and snapshots."""
@@ -85,6 +88,7 @@ class Maintained:
             f"files stored {before.stored} → {after.stored}, "
             f"snapshots {before.snapshots} → {after.snapshots} "
             f"(expired before {self.cutoff.isoformat(timespec='seconds')})"
+            + ("" if self.complete else "; stopped early, the remaining steps skipped")
         )
 
 
@@ -142,10 +146,16 @@ def batch_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in rows if name not in NOT_COMPACTED]
 
 
-def maintain(settings: WarehouseSettings, lake_settings: LakeSettings) -> Maintained:
+def maintain(
+    settings: WarehouseSettings,
+    lake_settings: LakeSettings,
+    halt: threading.Event | None = None,
+) -> Maintained:
     """Merge small files, expire old snapshots, delete the files nothing needs any more.
 
     Holds the lake's batch writers off meanwhile (`ducklake_lease`): they wait, then go on.
+    `halt` (set from another thread, e.g. on SIGTERM) skips the steps not yet begun; each
+    step is a transaction of its own, so stopping between them leaves nothing half done.
     """
     lake = lake_of(settings)
     started = time.perf_counter()
@@ -153,9 +163,14 @@ def maintain(settings: WarehouseSettings, lake_settings: LakeSettings) -> Mainta
     conn = writer.conn
 
     taken = [0.0]
+    halted = halt or threading.Event()
+    skipped: list[str] = []
 
     def step(sql: str, what: str) -> None:
         """`sql` under the lease, taken (or renewed when a third of it is spent) first."""
+        if halted.is_set():
+            skipped.append(what)
+            return
         if time.monotonic() - taken[0] > lease.LEASE_S / 3:
             writer.retrying(lambda: lease.take(conn), "holding writers off for maintenance")
             taken[0] = time.monotonic()
@@ -169,7 +184,10 @@ def maintain(settings: WarehouseSettings, lake_settings: LakeSettings) -> Mainta
                     f"CALL ducklake_merge_adjacent_files('{CATALOG}', '{table}')",
                     f"merging small files of {table}",
                 )
-            pin = lake.pin()
+            try:
+                pin: Pin | None = lake.pin()
+            except NothingFinished:  # readers see nothing yet: no snapshot of theirs to keep
+                pin = None
             now = datetime.now(UTC)
             keep = timedelta(days=lake_settings.keep_snapshots_days)
             cutoff = writer.retrying(
@@ -194,4 +212,5 @@ def maintain(settings: WarehouseSettings, lake_settings: LakeSettings) -> Mainta
         after = writer.retrying(lambda: files(conn), "counting the lake's files")
     finally:
         writer.close()
-    return Maintained(before, after, cutoff, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Maintained(before, after, cutoff, seconds, complete=not skipped)

@@ -1,10 +1,15 @@
 """`etl schedule`: `sync` on a cron expression or an interval (APScheduler). No business logic.
 
-One job, never overlapping itself (`max_instances=1`: a time that comes while a run is still
+The sync job never overlaps itself (`max_instances=1`: a time that comes while a run is still
 going is skipped); times missed while the process could not run (a suspended machine, a
 long run) are merged into one run (`coalesce`) if it can start within `misfire_grace_s`.
 SIGTERM or SIGINT cancels the current run, which lets the batch being written commit and
 records the run as failed ("interrupted"); the next run resumes where it stopped.
+
+On a DuckLake, `[lake] maintain_cron` adds a second job: `etl lake maintain` in a thread
+(it is blocking DuckDB work), never overlapping itself; syncs go on beside it, pausing their
+commits while it holds the lake (etl/lake.py). A signal lets its current step end and skips
+the rest; a run count reached waits for it to end.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,10 +27,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from etl.config import ScheduleSettings, Settings
 from etl.cron import cron_trigger
-from etl.errors import EtlError
+from etl.errors import ConfigError, EtlError
+from etl.lake import maintain
 from etl.logs import event
 from etl.progress import progress_for
 from etl.sync import RunReport, sync
+from etl.warehouse.ducklake import is_lake
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,23 @@ def trigger_for(schedule: ScheduleSettings, every_minutes: float | None = None) 
     return IntervalTrigger(minutes=schedule.every_minutes or DEFAULT_EVERY_MINUTES, timezone="UTC")
 
 
+def maintenance_trigger_for(settings: Settings) -> Any | None:
+    """`[lake] maintain_cron` as a trigger (None: not set).
+
+    Raises:
+        ConfigError: it is set, but the warehouse is a DuckDB file.
+    """
+    cron = settings.lake.maintain_cron
+    if cron is None:
+        return None
+    if not is_lake(settings.warehouse.path):
+        raise ConfigError(
+            f"[lake] maintain_cron: warehouse.path {settings.warehouse.path} is a DuckDB file; "
+            "lake maintenance needs a DuckLake (remove maintain_cron)"
+        )
+    return cron_trigger(cron)
+
+
 def describe(trigger: Any) -> str:
     """The trigger as a user wrote it, for the log."""
     return f"every {trigger.interval}" if isinstance(trigger, IntervalTrigger) else str(trigger)
@@ -53,6 +78,7 @@ async def run_schedule(
     *,
     run_now: bool = False,
     run_sync: Callable[[Settings], Awaitable[RunReport]] | None = None,
+    maintenance: Any | None = None,
 ) -> int:
     """Sync at every time of `trigger`; stop on SIGTERM/SIGINT or after `runs` runs.
 
@@ -63,6 +89,7 @@ async def run_schedule(
         run_now: run once at start as well, then on the trigger.
         run_sync: the run itself (default: `etl.sync.sync` with the progress display that
             `[log] progress` asks for).
+        maintenance: a trigger for `etl lake maintain` (`maintenance_trigger_for`), or None.
 
     Returns:
         The exit code: the last run's, or 143/130 when a signal interrupted a run.
@@ -72,6 +99,8 @@ async def run_schedule(
     codes: list[int] = []
     current: list[asyncio.Task[Any]] = []
     signalled: list[int] = []
+    maintaining: list[asyncio.Task[Any]] = []
+    halt_maintenance = threading.Event()
 
     async def job() -> None:
         if stop.is_set():
@@ -98,9 +127,26 @@ async def run_schedule(
         elif not stop.is_set():
             log.info("next run at %s", _next_time(scheduler), extra=event("run_scheduled"))
 
+    async def maintenance_job() -> None:
+        if stop.is_set():
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        maintaining.append(task)
+        try:
+            lake = settings.lake
+            done = await asyncio.to_thread(maintain, settings.warehouse, lake, halt_maintenance)
+        except EtlError as exc:
+            log.error("lake maintenance failed: %s", exc, extra=event("lake_maintenance_failed"))
+        else:
+            log.info("lake %s", done.describe(), extra=event("lake_maintained"))
+        finally:
+            maintaining.remove(task)
+
     def on_signal(signum: int) -> None:
         signalled.append(signum)
         stop.set()
+        halt_maintenance.set()  # its thread cannot be cancelled: it stops after its step
         for task in current:
             task.cancel()  # the run commits the batch it is writing, then ends
 
@@ -110,6 +156,11 @@ async def run_schedule(
         job, trigger, id="sync", max_instances=1, coalesce=True,
         misfire_grace_time=settings.schedule.misfire_grace_s, **first,
     )  # fmt: skip
+    if maintenance is not None:
+        scheduler.add_job(
+            maintenance_job, maintenance, id="maintain", max_instances=1, coalesce=True,
+            misfire_grace_time=settings.schedule.misfire_grace_s,
+        )  # fmt: skip
     loop = asyncio.get_running_loop()
     for signum in EXIT_SIGNALLED:
         loop.add_signal_handler(signum, on_signal, signum)
@@ -118,11 +169,16 @@ async def run_schedule(
         "scheduled: %s (UTC); first run at %s", describe(trigger), _next_time(scheduler),
         extra=event("schedule_started"),
     )  # fmt: skip
+    if maintenance is not None:
+        log.info(
+            "lake maintenance: %s (UTC); first at %s", describe(maintenance),
+            _next_time(scheduler, "maintain"), extra=event("maintenance_scheduled"),
+        )  # fmt: skip
     try:
         await stop.wait()
         # Shutting down cancels the job's task: let an interrupted run finish recording itself.
-        while current:
-            await asyncio.wait(list(current))
+        while current or maintaining:
+            await asyncio.wait([*current, *maintaining])
     finally:
         scheduler.shutdown(wait=False)
         for signum in EXIT_SIGNALLED:
@@ -130,8 +186,8 @@ async def run_schedule(
     return codes[-1] if codes else 0
 
 
-def _next_time(scheduler: AsyncIOScheduler) -> str:
-    job = scheduler.get_job("sync")
+def _next_time(scheduler: AsyncIOScheduler, job_id: str = "sync") -> str:
+    job = scheduler.get_job(job_id)
     when = job.next_run_time if job is not None else None
     return f"{when:%Y-%m-%d %H:%M:%S}" if when else "-"
 

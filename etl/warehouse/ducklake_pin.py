@@ -26,7 +26,13 @@ import duckdb
 from etl.errors import WarehouseError
 
 MIGRATION = "0008_run_snapshot"
-NOTHING_FINISHED = "no run has finished on this lake yet (run `etl sync` first)"
+
+
+class NothingFinished(WarehouseError):
+    """No run has ended on the lake yet (or none while no other ran): nothing whole to read."""
+
+    def __init__(self) -> None:
+        super().__init__("no run has finished on this lake yet (run `etl sync` first)")
 
 
 @dataclass(frozen=True)
@@ -73,11 +79,11 @@ def latest_pin(conn: duckdb.DuckDBPyConnection, catalog: str) -> Pin | None:
     `MIGRATION`), and none since: read it unpinned, as it was read then.
 
     Raises:
-        WarehouseError: no run has ended on the lake yet (so nothing is whole to read).
+        NothingFinished: no run has ended on the lake yet (so nothing is whole to read).
     """
     columns = _ledger_columns(conn, catalog)
     if not columns:
-        raise WarehouseError(NOTHING_FINISHED)
+        raise NothingFinished
     if "snapshot_whole" in columns:
         found = conn.execute(
             f"SELECT r.snapshot_id, s.snapshot_time, r.run_id FROM {catalog}.etl_runs r "
@@ -102,4 +108,4 @@ def latest_pin(conn: duckdb.DuckDBPyConnection, catalog: str) -> Pin | None:
         ).fetchone()
     if legacy and legacy[0]:
         return None
-    raise WarehouseError(NOTHING_FINISHED)
+    raise NothingFinished

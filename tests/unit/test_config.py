@@ -139,3 +139,17 @@ def test_a_ducklake_target_keeps_its_conninfo_and_data_path():
     )
     assert str(settings.warehouse.path) == target
     assert settings.warehouse.data_path == "s3://bucket/lake/"
+
+
+def test_lake_maintenance_times_are_a_cron_expression_checked_on_load():
+    assert load_settings(None, {"lake.maintain_cron": "0 3 * * *"}, ENV).lake.maintain_cron
+    with pytest.raises(ConfigError, match=r"lake\.maintain_cron: .*4 fields; cron needs 5"):
+        load_settings(None, {"lake.maintain_cron": "0 3 * *"}, ENV)
+
+
+def test_lake_maintenance_times_on_a_duckdb_file_are_refused_before_the_schedule_starts():
+    from etl.schedule import maintenance_trigger_for
+
+    settings = load_settings(None, {"lake.maintain_cron": "0 3 * * *"}, ENV)
+    with pytest.raises(ConfigError, match="maintain_cron: .* is a DuckDB file"):
+        maintenance_trigger_for(settings)
