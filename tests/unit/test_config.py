@@ -151,5 +151,5 @@ def test_lake_maintenance_times_on_a_duckdb_file_are_refused_before_the_schedule
     from etl.schedule import maintenance_trigger_for
 
     settings = load_settings(None, {"lake.maintain_cron": "0 3 * * *"}, ENV)
-    with pytest.raises(ConfigError, match="maintain_cron: .* is a DuckDB file"):
+    with pytest.raises(ConfigError, match=r"maintain_cron: .* is a DuckDB file"):
         maintenance_trigger_for(settings)
