@@ -160,8 +160,9 @@ async def _check_api(checks: _Checks, file: FileSettings, token: Secret) -> None
             checks.add(
                 "projects", "ok", f"all projects (none listed in [scope]); checking {projects[0]!r}"
             )
+        account_checked: set[str] = set()
         for project in projects:
-            await _check_project(checks, api, file, project)
+            await _check_project(checks, api, file, project, account_checked)
 
 
 def _key(item: Any) -> str:
@@ -171,7 +172,10 @@ def _key(item: Any) -> str:
     return str(record.get("key", "")) if isinstance(record, dict) else ""
 
 
-async def _check_project(checks: _Checks, api: ApiClient, file: FileSettings, project: str) -> None:
+async def _check_project(
+    checks: _Checks, api: ApiClient, file: FileSettings, project: str, account_checked: set[str]
+) -> None:
+    """The project's routes; the account's routes only if no earlier project checked them."""
     name = f"project {project}"
     try:
         _, items = await _get(
@@ -193,7 +197,13 @@ async def _check_project(checks: _Checks, api: ApiClient, file: FileSettings, pr
             probes.extend(extract.probes(project, environments, streams, now))
     for probe in probes:
         label = probe.label
-        check = f"{project}: {label}" + (" (beta)" if probe.beta else "")
+        check = (label if probe.account else f"{project}: {label}") + (
+            " (beta)" if probe.beta else ""
+        )
+        if probe.account:
+            if check in account_checked:
+                continue
+            account_checked.add(check)
         try:
             _, items = await _get(
                 api, probe.path, probe.params, route=probe.route, beta=probe.beta,

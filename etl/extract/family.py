@@ -26,6 +26,8 @@ class Probe:
     beta: bool = True
     whole: bool = False
     """The answer is one record, not a listing (Insights scores)."""
+    account: bool = False
+    """The route is the account's, not the project's (teams): checked once, not per project."""
 
 
 Start = Callable[["StreamReader", asyncio.TaskGroup, str, Sequence[str]], Awaitable[None]]

@@ -156,17 +156,22 @@ async def _pull_requests(reader: StreamReader, window: Window) -> None:
 def probes(
     project: str, environments: Sequence[str], streams: frozenset[Stream], now: datetime
 ) -> list[Probe]:
-    """One cheap request per route the family reads (the account listings on every project)."""
+    """One cheap request per route the family reads (account listings: the doctor checks once)."""
     found: list[Probe] = []
     if Stream.APPLICATIONS in streams:
         found.append(
             Probe("applications", APPLICATIONS, APPLICATIONS, Stream.APPLICATIONS,
-                  {"limit": "1"}, beta=False)
+                  {"limit": "1"}, beta=False, account=True)
         )  # fmt: skip
     if Stream.TEAMS in streams:
-        found.append(Probe("teams", TEAMS, TEAMS, Stream.TEAMS, {"limit": "1"}, beta=False))
+        found.append(
+            Probe("teams", TEAMS, TEAMS, Stream.TEAMS, {"limit": "1"}, beta=False, account=True)
+        )
     if Stream.INSIGHT_GROUPS in streams:
-        found.append(Probe("insight groups", GROUPS, GROUPS, Stream.INSIGHT_GROUPS, {"limit": "1"}))
+        found.append(
+            Probe("insight groups", GROUPS, GROUPS, Stream.INSIGHT_GROUPS, {"limit": "1"},
+                  account=True)
+        )  # fmt: skip
     if Stream.INSIGHT_SCORES in streams and environments:
         params = {"projectKey": project, "environmentKey": environments[0]}
         found.append(

@@ -86,6 +86,24 @@ async def test_a_configured_project_the_token_cannot_read_fails_naming_it(
     assert "check the key in config.toml [scope]" in checks["project no-such-project"]
 
 
+async def test_the_accounts_routes_are_checked_once_whatever_the_number_of_projects(
+    sandbox_factory, tmp_path
+):
+    async with sandbox_factory() as sandbox:
+        keys = [project["key"] for project in sandbox.dataset.projects][:2]
+        config = tmp_path / "c.toml"
+        config.write_text(f"[scope]\nprojects = {orjson.dumps(keys).decode()}\n")
+        code, out = await doctor(
+            tmp_path, sandbox.url, sandbox.config.token, "--config", str(config)
+        )
+    assert code == 0, out
+    names = [check["name"] for check in orjson.loads(out[: out.rindex("]") + 1])]
+    for account_route in ("applications", "teams", "insight groups (beta)"):
+        assert names.count(account_route) == 1, (account_route, names)
+    for key in keys:
+        assert f"{key}: deployments (beta)" in names
+
+
 async def test_an_unwritable_warehouse_path_fails(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
