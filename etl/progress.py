@@ -9,15 +9,17 @@ from those numbers, so the sync never waits for the terminal.
 How far along a stream is:
 - offset listings (projects, environments, pipelines, releases, policies): items received ÷
   the `totalCount` of every listing started so far;
-- deployments: the share of the planned time windows covered. Pages come newest first, so a
-  window is covered from its end down to the oldest `startedAt` received so far, and whole
-  once its last page arrived;
+- deployments, flag events, Insights pull requests: the share of the planned time windows
+  covered. Pages come newest first, so a window is covered from its end down to the oldest
+  `startedAt` received so far, and whole once its last page arrived. Windows are planned a
+  project at a time, so the share is scaled by the projects planned of those in scope;
 - a fan-out stream (`FAN_OUT`: one listing per item of a parent stream, as progressions are
   one listing per pipeline and pipelines one per project in scope) also counts the listings
   still to come: each parent item read so far whose listing has not started is taken to be
   as long as the average listing so far, and the share is scaled by the parent's own.
   Otherwise the first pipeline's releases, read whole, showed 100 % while the others waited
-  for a free chain.
+  for a free chain. Flag statuses (one per environment) count only the environments
+  `[scope] environments` keeps.
 Both grow as discovery finds more projects, so early estimates are rough. ETA = elapsed ×
 (1 − done) ÷ done. A stream's elapsed time runs from its first page to now, or to its last
 page once it is done: it stops only when nothing more is left to read.
@@ -36,7 +38,7 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -158,10 +160,19 @@ class RunObserver:
         self.after_page: Callable[[], None] | None = None
         self.projects: frozenset[str] = frozenset()
         """The projects in scope (`[scope] projects`); empty: every project listed."""
+        self.environments: dict[str, frozenset[str]] = {}
+        """Project → its environments in scope (`[scope] environments`); absent: all listed."""
 
-    def run_started(self, run_id: str, ledger: RequestLedger, projects: Sequence[str] = ()) -> None:
-        """The run's id, its request counters (read, never written, here) and its projects."""
+    def run_started(
+        self,
+        run_id: str,
+        ledger: RequestLedger,
+        projects: Sequence[str] = (),
+        environments: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """The run's id, its request counters (read, never written, here) and its scope."""
         self.run_id, self.ledger, self.projects = run_id, ledger, frozenset(projects)
+        self.environments = {key: frozenset(envs) for key, envs in (environments or {}).items()}
 
     def windows_planned(self, windows: Sequence[Window]) -> None:
         """Windows this run reads (deployments, flag events): the denominator of their share."""
@@ -218,6 +229,8 @@ class RunObserver:
         return stream
 
     def _done(self, name: str, stream: StreamProgress) -> float | None:
+        if stream.windows:
+            return self._done_of_windows(stream)
         parent_name = FAN_OUT.get(name, "")
         parent = self.streams.get(parent_name)
         if parent is None:
@@ -225,7 +238,37 @@ class RunObserver:
         parents = parent.received()
         if parent_name == "projects" and self.projects:
             parents = len(parent.keys & self.projects)
+        elif parent_name == "environments":
+            parents = self._environments_in_scope(parent)
         return stream.done_of_fan_out(parents, self._done(parent_name, parent))
+
+    def _done_of_windows(self, stream: StreamProgress) -> float | None:
+        """Time covered of the windows planned, scaled by the share of projects planned.
+
+        Windows are planned a project at a time, as its environments are listed: one
+        project's windows read whole are not the stream done while others wait.
+        """
+        covered = stream.done()
+        projects = self.streams.get("projects")
+        if self.projects:
+            expected = len(self.projects)
+        elif projects is not None and projects.listings:
+            expected = sum(total for total, _ in list(projects.listings.values()))
+        else:
+            return covered
+        planned = len({project for project, _, _ in list(stream.windows)})
+        if covered is None or not expected:
+            return covered
+        return covered * min(1.0, planned / expected)
+
+    def _environments_in_scope(self, environments: StreamProgress) -> int:
+        """Environments listed so far that the run reads (`[scope] environments` narrows)."""
+        count = 0
+        for path, (total, _) in list(environments.listings.items()):
+            project = path.split("/")[4]  # /api/v2/projects/{projectKey}/environments
+            scoped = self.environments.get(project)
+            count += min(total, len(scoped)) if scoped else total
+        return count
 
     def snapshot(self) -> list[StreamRow]:
         """Every stream's row, for display (safe from another thread: values only grow)."""

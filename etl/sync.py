@@ -491,7 +491,8 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
         )
         report.api = api.stats
         if observer is not None:
-            observer.run_started(report.run_id, api.stats, settings.scope.projects)
+            scope = settings.scope
+            observer.run_started(report.run_id, api.stats, scope.projects, scope.environments)
             api.on_page = observer.page
             run.observer = observer
         try:

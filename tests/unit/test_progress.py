@@ -189,3 +189,28 @@ def test_environments_wait_for_every_project_in_scope_and_only_those():
         observer.page("environments", *listing_page(f"{projects}/k0/environments", 0, 2, 2))
     assert unscoped.snapshot()[1].done == pytest.approx(1 / 3)
     assert scoped.snapshot()[1].done == 1.0
+
+
+def test_deployments_read_whole_for_one_project_of_two_are_half_done():
+    observer = RunObserver(Clock())
+    observer.page("projects", *listing_page("/api/v2/projects", 0, 2, 2))  # k0 and k1
+    window = Window("k0", "production", START, START + timedelta(days=10))
+    observer.windows_planned([window])  # k1's environments are not listed yet
+    observer.page("deployments", *deployments_page(window, [START], True))
+    rows = {row.stream: row for row in observer.snapshot()}
+    assert rows["deployments"].done == 0.5
+    other = Window("k1", "production", START, START + timedelta(days=10))
+    observer.windows_planned([other])
+    observer.page("deployments", *deployments_page(other, [START], True))
+    assert {row.stream: row for row in observer.snapshot()}["deployments"].done == 1.0
+
+
+def test_flag_statuses_count_only_the_environments_in_scope():
+    observer = RunObserver(Clock())
+    observer.run_started("run", None, ["k0"], {"k0": ["production"]})  # type: ignore[arg-type]
+    observer.page("projects", *listing_page("/api/v2/projects", 0, 1, 1))
+    observer.page("environments", *listing_page("/api/v2/projects/k0/environments", 0, 3, 3))
+    statuses = PageRequest("/api/v2/flag-statuses/k0/production", {})
+    observer.page("flag_statuses", statuses, Page(statuses, [msgspec.Raw(b"{}")] * 4, {}))
+    rows = {row.stream: row for row in observer.snapshot()}
+    assert rows["flag_statuses"].done == 1.0  # staging and test are not read
