@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import signal
 import sys
@@ -510,5 +511,24 @@ _lake_commands()
 
 
 def main() -> None:
-    """Console entry point."""
-    cli(prog_name="etl")
+    """Console entry point.
+
+    A lake writer keeps the DuckDB instances that DuckDB invalidated (a catalog that went
+    away mid-statement) instead of closing them; destroying one at interpreter exit can
+    abort the process after its error line was printed (exit -6 instead of 1). So a process
+    holding one leaves without destroying anything, once its output is flushed.
+    """
+    try:
+        cli(prog_name="etl")
+    except SystemExit as exc:
+        from etl.warehouse.ducklake import holds_invalidated_instances
+
+        if holds_invalidated_instances():
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        raise

@@ -59,6 +59,7 @@ from etl.warehouse import (
     Writer,
     duplicate_keys,
     memory_for_records,
+    on_current_connection,
     open_warehouse,
     set_memory_limit,
     stage,
@@ -185,8 +186,9 @@ class _Run:
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
             planning = partial(
+                on_current_connection,
+                self.writer,
                 plan_windows,
-                self.conn,
                 [(project_key, env) for env in environments],
                 run_id=self.report.run_id,
                 backfill_start=settings.backfill_start(self.now),

@@ -438,6 +438,11 @@ class DuckLakeWriter:
 _INVALIDATED_CONNECTIONS: list[duckdb.DuckDBPyConnection] = []
 
 
+def holds_invalidated_instances() -> bool:
+    """Whether a writer left an instance DuckDB invalidated (destroying it may abort)."""
+    return bool(_INVALIDATED_CONNECTIONS)
+
+
 def _first_connect(lake: DuckLake) -> duckdb.DuckDBPyConnection:
     """The writer's connection; workers that create a new lake at once race, and retry."""
     for attempt in range(1, MAX_ATTEMPTS + 1):

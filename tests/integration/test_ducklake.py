@@ -290,3 +290,25 @@ def test_a_reader_of_a_lake_whose_first_run_has_not_made_its_ledger_yet_is_told_
     DuckLake(lake.target, lake.settings()).connect(read_only=False).close()  # catalog only
     with pytest.raises(WarehouseError, match="no run has finished on this lake yet"):
         open_lake(lake)
+
+
+def test_work_retried_after_duckdb_invalidated_the_instance_runs_on_a_new_one(lake):
+    from functools import partial
+
+    from etl.warehouse import on_current_connection, open_warehouse
+
+    writer = open_warehouse(lake.target, lake.settings()).writer()
+    seen = []
+
+    def work(conn):
+        seen.append(conn)
+        if len(seen) == 1:  # what DuckDB raises once the catalog went away mid-statement
+            raise duckdb.FatalException("Failed: database has been invalidated because of …")
+        return conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+
+    try:
+        writer.migrate()
+        assert writer.retrying(partial(on_current_connection, writer, work), "planning") > 0
+    finally:
+        writer.close()
+    assert len(seen) == 2 and seen[1] is not seen[0]
