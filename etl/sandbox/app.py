@@ -20,7 +20,6 @@ Routes:
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -42,7 +41,7 @@ from etl.sandbox.errors import (
 from etl.sandbox.families import FAMILIES
 from etl.sandbox.faults import fault_middleware, rate_limit_middleware
 from etl.sandbox.links import href
-from etl.sandbox.params import QueryReader
+from etl.sandbox.params import QueryReader, insights_page
 from etl.sandbox.records import JSON, Deployment, link
 from etl.sandbox.requestlog import REQUEST_LOG, log_requests, summarize
 from etl.sandbox.serving import (
@@ -56,7 +55,6 @@ from etl.sandbox.serving import (
 )
 
 DEPLOYMENTS_PATH = "/api/v2/engineering-insights/deployments"
-_WEEK_MS = 7 * 24 * 3_600_000
 _BETA_ROUTES = frozenset(
     {
         DEPLOYMENTS_PATH,
@@ -225,26 +223,21 @@ async def _deployments(request: web.Request) -> web.Response:
     """Cursor-paged deployments; see `Dataset.query_deployments` for the ordering contract."""
     dataset = request.app[DATASET]
     reader = QueryReader(request.query)
-    project_key = reader.required("projectKey")
-    environment_key = reader.required("environmentKey")
-    limit = reader.integer("limit", 20, minimum=1, maximum=100)
-    now = int(time.time() * 1000)
-    to_ms = reader.integer("to", now)
-    from_ms = reader.integer("from", now - _WEEK_MS)
+    asked = insights_page(reader)
     expand = reader.csv("expand")
     after = _cursor(dataset, reader, "after")
     before = _cursor(dataset, reader, "before")
     if after is not None and before is not None:
         reader.fail("before", "cannot be combined with after")
     reader.check()
-    if not dataset.has_environment(project_key, environment_key):
+    if not dataset.has_environment(asked.project_key, asked.environment_key):
         raise ApiError.not_found()
     query = DeploymentQuery(
-        project_key=project_key,
-        environment_key=environment_key,
-        from_ms=from_ms,
-        to_ms=to_ms,
-        limit=limit,
+        project_key=asked.project_key,
+        environment_key=asked.environment_key,
+        from_ms=asked.from_ms,
+        to_ms=asked.to_ms,
+        limit=asked.limit,
         applications=reader.csv("applicationKey"),
         kinds=reader.csv("kind"),
         statuses=reader.csv("status"),

@@ -21,7 +21,6 @@ anchor (`Dataset.origin_ms`) and its current one (`Dataset.now_ms`).
 from __future__ import annotations
 
 import random
-import time
 import uuid
 import weakref
 from bisect import bisect_left, bisect_right
@@ -34,7 +33,7 @@ from etl.sandbox import vocab
 from etl.sandbox.data import Dataset
 from etl.sandbox.errors import ApiError
 from etl.sandbox.links import href
-from etl.sandbox.params import QueryReader
+from etl.sandbox.params import QueryReader, insights_page
 from etl.sandbox.records import JSON, link
 from etl.sandbox.serving import DATASET, listing_count, offset_page, respond
 
@@ -565,12 +564,7 @@ async def _flag_events(request: web.Request) -> web.Response:
     """Cursor-paged flag events of one (project, environment), newest first."""
     dataset = request.app[DATASET]
     reader = QueryReader(request.query)
-    project_key = reader.required("projectKey")
-    environment_key = reader.required("environmentKey")
-    limit = reader.integer("limit", 20, minimum=1, maximum=100)
-    now = int(time.time() * 1000)
-    to_ms = reader.integer("to", now)
-    from_ms = reader.integer("from", now - _WEEK_MS)
+    asked = insights_page(reader)
     expand = reader.csv("expand")
     query = reader.query.get("query", "")
     sizes = reader.csv("impactSize")
@@ -581,12 +575,12 @@ async def _flag_events(request: web.Request) -> web.Response:
     if after is not None and before is not None:
         reader.fail("before", "cannot be combined with after")
     reader.check()
-    if not dataset.has_environment(project_key, environment_key):
+    pair = (asked.project_key, asked.environment_key)
+    if not dataset.has_environment(*pair):
         raise ApiError.not_found()
-    pair = (project_key, environment_key)
     keys, events = found.keys.get(pair, []), found.events.get(pair, [])
-    low = bisect_left(keys, (-to_ms, ""))
-    high = bisect_right(keys, (-from_ms, "~"))
+    low = bisect_left(keys, (-asked.to_ms, ""))
+    high = bisect_right(keys, (-asked.from_ms, "~"))
 
     def matches(event: Event) -> bool:
         return (
@@ -604,8 +598,8 @@ async def _flag_events(request: web.Request) -> web.Response:
         start = bisect_right([e.sort_key for e in selected], after.sort_key)
     if before is not None:
         stop = bisect_left([e.sort_key for e in selected], before.sort_key)
-        start = max(0, stop - limit)
-    page = selected[start : min(stop, start + limit)]
+        start = max(0, stop - asked.limit)
+    page = selected[start : min(stop, start + asked.limit)]
     experiments = "experiments" in expand
     links: JSON = {"self": link(request.path_qs)}
     if page and start + len(page) < len(selected):

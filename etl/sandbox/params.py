@@ -6,9 +6,13 @@ failures instead of raising on the first one; `check()` raises one `ApiError` na
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from etl.sandbox.errors import ApiError
+
+WEEK_MS = 7 * 86_400_000
 
 
 class QueryReader:
@@ -92,3 +96,31 @@ class QueryReader:
         """Raise a 400 `ValidationFailedErrorRep` if anything failed."""
         if self.errors:
             raise ApiError.validation(self.errors)
+
+
+@dataclass(frozen=True)
+class InsightsPage:
+    """What every Insights cursor listing is asked: a partition, a page size and a window."""
+
+    project_key: str
+    environment_key: str
+    limit: int
+    from_ms: int
+    """The window's start, inclusive (default: a week before `to`'s default, now)."""
+    to_ms: int
+    """The window's end, inclusive (default: now)."""
+
+
+def insights_page(reader: QueryReader) -> InsightsPage:
+    """`projectKey`, `environmentKey`, `limit` (1–100, default 20), `to` and `from`.
+
+    Without `from`, the window starts 7 days ago, as LaunchDarkly's does.
+    """
+    now = int(time.time() * 1000)
+    return InsightsPage(
+        project_key=reader.required("projectKey"),
+        environment_key=reader.required("environmentKey"),
+        limit=reader.integer("limit", 20, minimum=1, maximum=100),
+        to_ms=reader.integer("to", now),
+        from_ms=reader.integer("from", now - WEEK_MS),
+    )
