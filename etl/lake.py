@@ -127,7 +127,7 @@ def expiry_cutoff(
 
 def _call(writer: DuckLakeWriter, sql: str, what: str) -> None:
     """One maintenance call as its own transaction, again if it lost a race with a writer."""
-    writer.retrying(lambda: writer.conn.execute(sql), what)
+    writer.retrying(lambda conn: conn.execute(sql), what)
 
 
 # Written outside batches (ledger, windows, sweeps: small commits, inlined in the catalog):
@@ -160,8 +160,6 @@ def maintain(
     lake = lake_of(settings)
     started = time.perf_counter()
     writer = lake.writer()
-    # Always `writer.conn` at each try, never captured: after DuckDB invalidates an instance
-    # (the catalog went away mid-statement) the writer retries on a new one.
 
     taken = [0.0]
     halted = halt or threading.Event()
@@ -173,14 +171,14 @@ def maintain(
             skipped.append(what)
             return
         if time.monotonic() - taken[0] > lease.LEASE_S / 3:
-            writer.retrying(lambda: lease.take(writer.conn), "holding writers off for maintenance")
+            writer.retrying(lease.take, "holding writers off for maintenance")
             taken[0] = time.monotonic()
         _call(writer, sql, what)
 
     try:
-        before = writer.retrying(lambda: files(writer.conn), "counting the lake's files")
+        before = writer.retrying(files, "counting the lake's files")
         try:
-            for table in writer.retrying(lambda: batch_tables(writer.conn), "listing tables"):
+            for table in writer.retrying(batch_tables, "listing tables"):
                 step(
                     f"CALL ducklake_merge_adjacent_files('{CATALOG}', '{table}')",
                     f"merging small files of {table}",
@@ -192,7 +190,7 @@ def maintain(
             now = datetime.now(UTC)
             keep = timedelta(days=lake_settings.keep_snapshots_days)
             cutoff = writer.retrying(
-                lambda: expiry_cutoff(writer.conn, now, keep, pin), "finding what may be expired"
+                lambda conn: expiry_cutoff(conn, now, keep, pin), "finding what may be expired"
             )
             at = f"TIMESTAMPTZ '{cutoff.isoformat()}'"
             step(
@@ -209,8 +207,8 @@ def maintain(
                 "deleting orphaned files",
             )
         finally:
-            writer.retrying(lambda: lease.give_back(writer.conn), "letting writers write again")
-        after = writer.retrying(lambda: files(writer.conn), "counting the lake's files")
+            writer.retrying(lease.give_back, "letting writers write again")
+        after = writer.retrying(files, "counting the lake's files")
     finally:
         writer.close()
     seconds = time.perf_counter() - started

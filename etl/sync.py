@@ -59,7 +59,6 @@ from etl.warehouse import (
     Writer,
     duplicate_keys,
     memory_for_records,
-    on_current_connection,
     open_warehouse,
     set_memory_limit,
     stage,
@@ -186,10 +185,8 @@ class _Run:
         end = min(settings.until, self.now) if settings.until else self.now
         async with self.db_lock:
             planning = partial(
-                on_current_connection,
-                self.writer,
                 plan_windows,
-                [(project_key, env) for env in environments],
+                partitions=[(project_key, env) for env in environments],
                 run_id=self.report.run_id,
                 backfill_start=settings.backfill_start(self.now),
                 end=end,
@@ -466,7 +463,7 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
     try:
         writer.migrate()
         writer.retrying(
-            lambda: start_run(writer.conn, report.run_id, started, run_options(settings)),
+            lambda conn: start_run(conn, report.run_id, started, run_options(settings)),
             "recording the run in etl_runs",
         )
         record_last_run(settings.warehouse.path, _ledger_row(report))
@@ -510,9 +507,7 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
             report.status = "partial" if failed else "succeeded"
             if failed:
                 report.error = "some streams failed; see streams"
-            doubled = writer.retrying(
-                lambda: duplicate_keys(writer.conn), "checking for doubled keys"
-            )
+            doubled = writer.retrying(duplicate_keys, "checking for doubled keys")
             if doubled:
                 report.status = "failed"
                 report.error = f"the warehouse holds doubled keys: {'; '.join(doubled[:3])}"
@@ -524,10 +519,9 @@ async def _sync(settings: Settings, report: RunReport, observer: RunObserver | N
             try:
                 ended_at = report.ended_at
 
-                def finishing() -> None:
-                    # writer.conn at each try: a lake writer may have reopened it
+                def finishing(conn: duckdb.DuckDBPyConnection) -> None:
                     finish_run(
-                        writer.conn,
+                        conn,
                         report.run_id,
                         ended_at=ended_at,
                         status=report.status,

@@ -31,7 +31,6 @@ __all__ = [
     "Writer",
     "duplicate_keys",
     "memory_for_records",
-    "on_current_connection",
     "open_reader",
     "open_warehouse",
     "set_memory_limit",
@@ -64,11 +63,12 @@ class Writer(Protocol):
         """
         ...
 
-    def retrying(self, work: Callable[[], T], what: str) -> T:
-        """`work()` (whole transactions on `conn`), again if it lost a race with a writer.
+    def retrying(self, work: Callable[[duckdb.DuckDBPyConnection], T], what: str) -> T:
+        """`work(conn)` (whole transactions), again if it lost a race with a writer.
 
-        `work` reads `conn` at each try (`on_current_connection`): a lake writer replaces an
-        instance DuckDB invalidated. A backend with one writer at a time just runs it.
+        Each try is handed the connection of that moment: a lake writer replaces an instance
+        DuckDB invalidated, and a connection bound before the first try would stay the dead
+        one. A backend with one writer at a time just runs it.
         """
         ...
 
@@ -90,17 +90,6 @@ class Warehouse(Protocol):
     def reader(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to what was last published (WarehouseError if nothing)."""
         ...
-
-
-def on_current_connection(
-    writer: Writer, func: Callable[..., T], /, *args: object, **kwargs: object
-) -> T:
-    """`func(writer.conn, …)` on the writer's connection at this try, for `retrying`.
-
-    A lake writer that DuckDB invalidated (its catalog went away mid-statement) retries on a
-    new instance; a connection bound before the first try would stay the dead one.
-    """
-    return func(writer.conn, *args, **kwargs)
 
 
 def open_warehouse(target: str | Path, settings: WarehouseSettings | None = None) -> Warehouse:

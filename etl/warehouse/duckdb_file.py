@@ -111,9 +111,9 @@ class DuckDBFileWriter:
         """One batch and its marks in one transaction."""
         merge.merge_batch(self.conn, staged, marks, run_id=run_id, now=now)
 
-    def retrying(self, work: Callable[[], T], what: str) -> T:
-        """`work()` once: the file has one writer, so nothing can conflict with it."""
-        return work()
+    def retrying(self, work: Callable[[duckdb.DuckDBPyConnection], T], what: str) -> T:
+        """`work(conn)` once: the file has one writer, so nothing can conflict with it."""
+        return work(self.conn)
 
     def publish(self, run_id: str | None = None) -> None:
         """Checkpoint the working copy, copy it beside the published file, rename it over.

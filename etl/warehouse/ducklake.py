@@ -326,8 +326,10 @@ class DuckLakeWriter:
                 self.conn.close()
         shutil.rmtree(self._temp, ignore_errors=True)
 
-    def retrying(self, work: Callable[[], T], what: str = "writing to the lake") -> T:
-        """`work()` (whole transactions), again while it loses races or a service is down.
+    def retrying(
+        self, work: Callable[[duckdb.DuckDBPyConnection], T], what: str = "writing to the lake"
+    ) -> T:
+        """`work(conn)` (whole transactions), again while it loses races or a service is down.
 
         A service: the catalog or the object store (`ducklake_outage`). `work` must be safe
         to run again from the start after a rollback: every caller's transaction re-reads
@@ -338,7 +340,7 @@ class DuckLakeWriter:
         outage = OutageClock(self.lake.settings.outage_retry_s)
         while True:
             try:
-                result = work()
+                result = work(self.conn)  # after an invalidation, the reopened one
             except Held as exc:
                 _rollback(self.conn)
                 log.debug("%s: %s; waiting", what, exc)
@@ -408,18 +410,18 @@ class DuckLakeWriter:
 
     def migrate(self) -> list[str]:
         """Create or upgrade the lake's tables and views (concurrent workers may race)."""
-        return self.retrying(lambda: migrate_lake(self.conn), "migrating the lake")
+        return self.retrying(migrate_lake, "migrating the lake")
 
     def merge_batch(
         self, staged: Staged, marks: Sequence[Mark], *, run_id: str, now: datetime
     ) -> None:
         """Commit one batch, alone among all writers of the lake (see the module docstring)."""
 
-        def attempt() -> None:
-            self.conn.execute("BEGIN TRANSACTION")
-            bump_for_batch(self.conn)  # or Held: maintenance holds the lake
-            write_batch(self.conn, staged, marks, run_id=run_id, now=now)
-            self.conn.execute("COMMIT")
+        def attempt(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("BEGIN TRANSACTION")
+            bump_for_batch(conn)  # or Held: maintenance holds the lake
+            write_batch(conn, staged, marks, run_id=run_id, now=now)
+            conn.execute("COMMIT")
 
         self.retrying(attempt, "loading a batch (nothing of it was kept)")
 
@@ -431,7 +433,7 @@ class DuckLakeWriter:
         if run_id is None:
             return
         self.retrying(
-            lambda: record_end(self.conn, CATALOG, run_id), "recording the run's snapshot"
+            lambda conn: record_end(conn, CATALOG, run_id), "recording the run's snapshot"
         )
 
 

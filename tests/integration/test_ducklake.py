@@ -293,9 +293,7 @@ def test_a_reader_of_a_lake_whose_first_run_has_not_made_its_ledger_yet_is_told_
 
 
 def test_work_retried_after_duckdb_invalidated_the_instance_runs_on_a_new_one(lake):
-    from functools import partial
-
-    from etl.warehouse import on_current_connection, open_warehouse
+    from etl.warehouse import open_warehouse
 
     writer = open_warehouse(lake.target, lake.settings()).writer()
     seen = []
@@ -308,7 +306,7 @@ def test_work_retried_after_duckdb_invalidated_the_instance_runs_on_a_new_one(la
 
     try:
         writer.migrate()
-        assert writer.retrying(partial(on_current_connection, writer, work), "planning") > 0
+        assert writer.retrying(work, "planning") > 0
     finally:
         writer.close()
     assert len(seen) == 2 and seen[1] is not seen[0]
