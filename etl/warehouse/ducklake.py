@@ -29,7 +29,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -182,7 +182,7 @@ class DuckLake:
             WarehouseError: the catalog cannot be reached, or (read-only) holds no lake yet.
         """
         conn = self.connect_bare(writing=not read_only)
-        try:
+        with self._closed_on_failure(conn):
             try:
                 self._attach(conn, read_only=read_only)
             except duckdb.Error as exc:
@@ -193,12 +193,6 @@ class DuckLake:
                 self._attach(conn, read_only=read_only)
             if pinned:
                 self._pin(conn)
-        except duckdb.Error as exc:
-            conn.close()
-            raise WarehouseError(self._failure("cannot open the DuckLake", exc)) from None
-        except BaseException:
-            conn.close()
-            raise
         return conn
 
     def connect_bare(self, *, writing: bool = False) -> duckdb.DuckDBPyConnection:
@@ -215,20 +209,26 @@ class DuckLake:
             conn = duckdb.connect(":memory:", config=config)
         except duckdb.Error as exc:
             raise WarehouseError(self._failure("cannot start DuckDB", exc)) from None
-        try:
+        with self._closed_on_failure(conn):
             # A slow catalog round trip would draw DuckDB's progress bar into `etl sql`'s CSV.
             conn.execute("SET enable_progress_bar = false")
             extensions.load(conn, directory)
             self._use_password()
             if is_s3(settings.data_path):
                 self._use_s3(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _closed_on_failure(self, conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """`conn` closed if the block fails; a DuckDB error as one WarehouseError line."""
+        try:
+            yield
         except duckdb.Error as exc:
             conn.close()
             raise WarehouseError(self._failure("cannot open the DuckLake", exc)) from None
         except BaseException:
             conn.close()
             raise
-        return conn
 
     def _extension_directory(self) -> Path:
         directory = self.settings.extension_directory or extensions.default_directory()
