@@ -252,13 +252,13 @@ class RunObserver:
         projects = self.streams.get("projects")
         if self.projects:
             expected = len(self.projects)
-        elif projects is not None and projects.listings:
+        elif projects is not None:
             expected = sum(total for total, _ in list(projects.listings.values()))
         else:
-            return covered
-        planned = len({project for project, _, _ in list(stream.windows)})
+            expected = 0
         if covered is None or not expected:
             return covered
+        planned = len({project for project, _, _ in list(stream.windows)})
         return covered * min(1.0, planned / expected)
 
     def _environments_in_scope(self, environments: StreamProgress) -> int:

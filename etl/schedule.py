@@ -18,7 +18,8 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,9 +106,14 @@ async def run_schedule(
     async def job() -> None:
         if stop.is_set():
             return
-        task = asyncio.current_task()
-        assert task is not None
-        current.append(task)
+        with _tracked(current):
+            await sync_once()
+        if runs is not None and len(codes) >= runs:
+            stop.set()
+        elif not stop.is_set():
+            log.info("next run at %s", _next_time(scheduler), extra=event("run_scheduled"))
+
+    async def sync_once() -> None:
         try:
             report = await run(settings)
         except EtlError as exc:
@@ -117,31 +123,23 @@ async def run_schedule(
             # A signal: the run recorded itself as interrupted. Not re-raised, or
             # APScheduler would log it as a crash with a traceback.
             codes.append(EXIT_SIGNALLED[signal.Signals(signalled[0])] if signalled else 1)
-            return
         else:
             codes.append(report.exit_code)
-        finally:
-            current.remove(task)
-        if runs is not None and len(codes) >= runs:
-            stop.set()
-        elif not stop.is_set():
-            log.info("next run at %s", _next_time(scheduler), extra=event("run_scheduled"))
 
     async def maintenance_job() -> None:
         if stop.is_set():
             return
-        task = asyncio.current_task()
-        assert task is not None
-        maintaining.append(task)
+        with _tracked(maintaining):
+            await maintain_once()
+
+    async def maintain_once() -> None:
+        lake = settings.lake
         try:
-            lake = settings.lake
             done = await asyncio.to_thread(maintain, settings.warehouse, lake, halt_maintenance)
         except EtlError as exc:
             log.error("lake maintenance failed: %s", exc, extra=event("lake_maintenance_failed"))
         else:
             log.info("lake %s", done.describe(), extra=event("lake_maintained"))
-        finally:
-            maintaining.remove(task)
 
     def on_signal(signum: int) -> None:
         signalled.append(signum)
@@ -184,6 +182,18 @@ async def run_schedule(
         for signum in EXIT_SIGNALLED:
             loop.remove_signal_handler(signum)
     return codes[-1] if codes else 0
+
+
+@contextmanager
+def _tracked(tasks: list[asyncio.Task[Any]]) -> Iterator[None]:
+    """The current task listed in `tasks` while the block runs (shutdown waits for them)."""
+    task = asyncio.current_task()
+    assert task is not None
+    tasks.append(task)
+    try:
+        yield
+    finally:
+        tasks.remove(task)
 
 
 def _next_time(scheduler: AsyncIOScheduler, job_id: str = "sync") -> str:
